@@ -1,0 +1,5 @@
+// Placeholder until its issue lands; replaced by the real subcommand.
+export async function run(_argv: string[]): Promise<number> {
+  process.stderr.write('kube-latch dev-cluster: not built yet\n');
+  return 1;
+}

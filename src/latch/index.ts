@@ -1,0 +1,23 @@
+// The pure latch policy: ladders, nearest, band, validity and the trace replay. No I/O, no Kubernetes.
+export { parseLadder, nearest, pointAbove, pointBelow, PolicyError, DEFAULT_LADDER, type Ladder, type LadderKind } from './ladder.ts';
+export { parseDecimal, formatRatio, ceil3, type Ratio } from './ratio.ts';
+export { band, inBand, formatBand, type Band } from './band.ts';
+export {
+  ANNOTATIONS,
+  ENABLED_LABEL,
+  DEFAULT_TOLERANCE,
+  clamp,
+  latch,
+  policyBand,
+  minTolerance,
+  toleranceValid,
+  parseTolerance,
+  resolvePolicy,
+  policyFromFlags,
+  describePolicy,
+  type Policy,
+  type PolicyDefaults,
+  type PolicyResult,
+} from './policy.ts';
+export { parseTrace, TraceError, type TraceRow } from './trace.ts';
+export { simulate, DEFAULT_SETTLE_UP, DEFAULT_SETTLE_DOWN, type SimulateOptions, type SimulateResult, type Latch } from './simulate.ts';
