@@ -1,0 +1,442 @@
+// `--certs self-signed`: the webhook is its own certificate authority.
+//
+// - The CA lives in a Secret of the release namespace, shared by every replica. It is created when absent
+//   (or empty, as the Helm chart creates it); when replicas race, the first write wins and the others read it.
+// - Each pod signs its own serving certificate (leaf) with the CA and keeps it in memory only.
+// - Both are renewed at 2/3 of their life. A renewed CA is written to the Secret next to the old one, and the
+//   webhook configuration's caBundle trusts both until the old one expires.
+// - A new leaf is served only once the caBundle has trusted its CA for a propagation delay, so the apiserver
+//   never meets a certificate it cannot verify. The old leaf keeps serving until then.
+//
+// One reconcile pass does all of this; it runs at start and then on a timer, and every step is idempotent.
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import type { FlagSpec, FlagValues } from '../cli/flags.ts';
+import { UsageError, list, seconds, str } from '../cli/flags.ts';
+import { firstLine, loadKubeConfig, type KubeConfig } from '../kube/client.ts';
+import type { Logger } from '../log.ts';
+import { createCA, createLeaf, serviceDnsNames, type CertifiedKey } from './authority.ts';
+import { CA_CERT_KEY, CA_KEY_KEY, TRUST_KEY, kubeCAStore, type CAStore } from './ca-store.ts';
+import {
+  contains,
+  desiredBundle,
+  describeCert,
+  formatBundle,
+  isDue,
+  isExpired,
+  parseBundle,
+  renewAt,
+  sameCerts,
+  type BundleCert,
+} from './schedule.ts';
+import { TlsSourceError, type TlsMaterial, type TlsSource } from './source.ts';
+
+/** What an operator configures (flags or KUBE_LATCH_* env). */
+export interface SelfSignedConfig {
+  /** namespace of the Service and the CA Secret */
+  namespace: string;
+  serviceName: string;
+  /** MutatingWebhookConfiguration whose caBundle is kept current; '' leaves caBundle to someone else */
+  webhookConfig: string;
+  caSecret: string;
+  caLifetimeSeconds: number;
+  certLifetimeSeconds: number;
+  /** extra DNS names or IP addresses for the serving certificate (e.g. 127.0.0.1 for a url: webhook) */
+  extraSans: string[];
+  /** where kubeconfig comes from; undefined means in-cluster */
+  kubeconfig?: string;
+}
+
+export interface SelfSignedOptions extends SelfSignedConfig {
+  log: Logger;
+  /** the cluster state; defaults to the Secret and webhook configuration through client-node */
+  store?: CAStore;
+  kubeConfig?: KubeConfig;
+  now?: () => Date;
+  /** reconcile period; defaults to 1/30 of the shortest lifetime, between 1 s and 60 s */
+  intervalMs?: number;
+  /**
+   * How long a CA must have been seen in caBundle before a leaf it signed is served, for the apiservers'
+   * informers to pick up the new bundle. Defaults to 1/20 of the leaf lifetime, between 1 s and 30 s.
+   */
+  propagationMs?: number;
+}
+
+export const DEFAULT_CA_LIFETIME = '8760h';
+export const DEFAULT_CERT_LIFETIME = '720h';
+const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+/** The flags `kube-latch webhook` adds for `--certs self-signed`. */
+export const SELF_SIGNED_FLAGS: FlagSpec[] = [
+  { name: 'namespace', type: 'string', arg: 'NS', help: 'self-signed: namespace of the Service and CA Secret (default: the pod\'s)' },
+  { name: 'service-name', type: 'string', arg: 'NAME', default: 'kube-latch', help: 'self-signed: the webhook Service, named in the certificate' },
+  { name: 'webhook-config', type: 'string', arg: 'NAME', default: 'kube-latch', help: 'self-signed: MutatingWebhookConfiguration whose caBundle is kept current ("" for none)' },
+  { name: 'ca-secret', type: 'string', arg: 'NAME', default: 'kube-latch-self-signed-ca', help: 'self-signed: Secret that holds the CA' },
+  { name: 'ca-lifetime', type: 'string', arg: 'DURATION', default: DEFAULT_CA_LIFETIME, help: 'self-signed: CA validity; renewed at 2/3' },
+  { name: 'cert-lifetime', type: 'string', arg: 'DURATION', default: DEFAULT_CERT_LIFETIME, help: 'self-signed: serving certificate validity; renewed at 2/3' },
+  { name: 'cert-san', type: 'string', multiple: true, default: [], arg: 'NAME|IP', help: 'self-signed: extra DNS name or IP in the serving certificate' },
+];
+
+/** Reads SELF_SIGNED_FLAGS (plus `kubeconfig` when the command has it). Throws UsageError. */
+export function selfSignedConfigFromFlags(v: FlagValues): SelfSignedConfig {
+  const namespace = str(v, 'namespace') || podNamespace();
+  if (!namespace) throw new UsageError('--namespace is required with --certs self-signed outside a cluster');
+  const serviceName = str(v, 'service-name') ?? 'kube-latch';
+  const caSecret = str(v, 'ca-secret') ?? 'kube-latch-self-signed-ca';
+  for (const [flag, value] of [['namespace', namespace], ['service-name', serviceName], ['ca-secret', caSecret]] as const) {
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(value) || value.length > 63) {
+      throw new UsageError(`--${flag} must be a DNS label (lowercase letters, digits, '-'), got "${value.slice(0, 70)}"`);
+    }
+  }
+  const caLifetimeSeconds = lifetime(v, 'ca-lifetime', DEFAULT_CA_LIFETIME);
+  const certLifetimeSeconds = lifetime(v, 'cert-lifetime', DEFAULT_CERT_LIFETIME);
+  const extraSans = list(v, 'cert-san');
+  for (const san of extraSans) {
+    if (isIP(san) === 0 && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/i.test(san)) {
+      throw new UsageError(`--cert-san must be a DNS name or an IP address, got "${san.slice(0, 70)}"`);
+    }
+  }
+  const kubeconfig = str(v, 'kubeconfig') || undefined;
+  return {
+    namespace,
+    serviceName,
+    webhookConfig: str(v, 'webhook-config') ?? 'kube-latch',
+    caSecret,
+    caLifetimeSeconds,
+    certLifetimeSeconds,
+    extraSans,
+    ...(kubeconfig ? { kubeconfig } : {}),
+  };
+}
+
+function lifetime(v: FlagValues, name: string, fallback: string): number {
+  const s = seconds(v, name) ?? seconds({ [name]: fallback }, name)!;
+  if (s < 3) throw new UsageError(`--${name} must be at least 3 seconds, got ${s}`);
+  return Math.floor(s);
+}
+
+function podNamespace(): string | undefined {
+  if (!existsSync(SA_NAMESPACE_FILE)) return undefined;
+  return readFileSync(SA_NAMESPACE_FILE, 'utf8').trim() || undefined;
+}
+
+/** The CA as the Secret holds it. */
+interface Authority {
+  ca: CertifiedKey;
+  caCert: BundleCert;
+  /** every CA to trust, current first, none expired */
+  trusted: BundleCert[];
+}
+
+interface Leaf {
+  material: TlsMaterial;
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+  /** fingerprint of the CA that signed it */
+  issuer: string;
+}
+
+/** What a reconcile pass found and did; tests and logs read it. */
+export interface SelfSignedStatus {
+  caFingerprint: string;
+  trusted: string[];
+  /** the CA fingerprints in caBundle after the pass; undefined when there is no webhook configuration */
+  bundle: string[] | undefined;
+  leafSerial: string;
+  leafIssuer: string;
+  leafNotAfter: Date;
+  /** a new leaf is due but waits for caBundle */
+  waiting: boolean;
+  /** why caBundle could not be read or written in this pass (the leaf then waits, unless there is none) */
+  bundleError?: string;
+}
+
+/**
+ * Starts self-signed mode: makes sure the CA exists, trusts it in caBundle, signs a leaf and keeps all
+ * three current on a timer. Throws TlsSourceError when the CA cannot be read or created at all.
+ */
+export async function openSelfSignedSource(opts: SelfSignedOptions): Promise<SelfSignedSource> {
+  const store = opts.store ?? kubeCAStore(opts.kubeConfig ?? loadKubeConfig(opts.kubeconfig), {
+    namespace: opts.namespace,
+    secretName: opts.caSecret,
+    webhookConfig: opts.webhookConfig,
+  });
+  const source = new SelfSignedSource(opts, store);
+  let lastError: unknown;
+  for (const delay of [0, 500, 1000, 2000, 4000]) {
+    if (delay) await sleep(delay);
+    try {
+      const status = await source.reconcile();
+      lastError = undefined;
+      if (status.bundleError !== undefined) {
+        opts.log.error({ err: status.bundleError, webhookConfig: opts.webhookConfig }, 'self-signed: cannot keep caBundle current; serving anyway and retrying');
+      }
+      break;
+    } catch (err) {
+      lastError = err;
+      opts.log.warn({ err: firstLine(err), secret: store.secretName }, 'self-signed: cannot set up the CA yet; retrying');
+    }
+  }
+  if (lastError !== undefined) {
+    throw new TlsSourceError(`self-signed: cannot read or create the CA Secret ${store.secretName}: ${firstLine(lastError)}`);
+  }
+  source.start();
+  return source;
+}
+
+export class SelfSignedSource implements TlsSource {
+  #opts: SelfSignedOptions;
+  #store: CAStore;
+  #log: Logger;
+  #now: () => Date;
+  #intervalMs: number;
+  #propagationMs: number;
+  #leaf: Leaf | undefined;
+  /** when this replica first saw each CA (by fingerprint) in every webhook's caBundle */
+  #seenInBundle = new Map<string, number>();
+  #listeners = new Set<(m: TlsMaterial) => void>();
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<SelfSignedStatus> | undefined;
+  #closed = false;
+  #lastError = '';
+  #warnedNoConfig = false;
+  #status: SelfSignedStatus | undefined;
+
+  constructor(opts: SelfSignedOptions, store: CAStore) {
+    this.#opts = opts;
+    this.#store = store;
+    this.#log = opts.log;
+    this.#now = opts.now ?? (() => new Date());
+    const shortest = Math.min(opts.caLifetimeSeconds, opts.certLifetimeSeconds) * 1000;
+    this.#intervalMs = opts.intervalMs ?? clamp(shortest / 30, 1000, 60_000);
+    this.#propagationMs = opts.propagationMs ?? clamp((opts.certLifetimeSeconds * 1000) / 20, 1000, 30_000);
+  }
+
+  current(): TlsMaterial {
+    if (!this.#leaf) throw new TlsSourceError('self-signed: no serving certificate yet');
+    return this.#leaf.material;
+  }
+
+  onChange(listener: (m: TlsMaterial) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** The last pass's outcome. */
+  status(): SelfSignedStatus | undefined {
+    return this.#status;
+  }
+
+  start(): void {
+    if (this.#closed || this.#timer) return;
+    const tick = (): void => {
+      this.#timer = setTimeout(() => {
+        void this.reconcile()
+          .then((status) => {
+            if (status.bundleError !== undefined) throw new Error(`caBundle of ${this.#opts.webhookConfig}: ${status.bundleError}`);
+            this.#lastError = '';
+          })
+          .catch((err: unknown) => {
+            const msg = firstLine(err);
+            // The previous leaf keeps serving; say so once per distinct problem, not on every tick.
+            if (msg !== this.#lastError) this.#log.error({ err: msg }, 'self-signed: reconcile failed; still serving the current certificate');
+            this.#lastError = msg;
+          })
+          .finally(() => {
+            if (!this.#closed) tick();
+          });
+      }, this.#intervalMs);
+      this.#timer.unref();
+    };
+    tick();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#listeners.clear();
+    await this.#running?.catch(() => undefined);
+  }
+
+  /** One pass: CA, caBundle, leaf. Passes never overlap. Rejects when the cluster cannot be read. */
+  reconcile(): Promise<SelfSignedStatus> {
+    if (this.#running) return this.#running;
+    this.#running = this.#reconcileOnce().finally(() => {
+      this.#running = undefined;
+    });
+    return this.#running;
+  }
+
+  async #reconcileOnce(): Promise<SelfSignedStatus> {
+    const authority = await this.#ensureAuthority();
+    let bundle: BundleCert[] | undefined;
+    let bundleError: string | undefined;
+    try {
+      bundle = await this.#ensureBundle(authority);
+    } catch (err) {
+      bundleError = firstLine(err);
+    }
+    const now = this.#now();
+    const leaf = this.#leaf;
+    const reason = !leaf
+      ? 'initial'
+      : isExpired(leaf, now)
+        ? 'expired'
+        : leaf.issuer !== authority.caCert.fingerprint
+          ? 'new CA'
+          : isDue(leaf, now)
+            ? 'due'
+            : undefined;
+    let waiting = false;
+    if (reason) {
+      const seen = this.#seenInBundle.get(authority.caCert.fingerprint);
+      const trustedLongEnough = bundleError === undefined && seen !== undefined && now.getTime() - seen >= this.#propagationMs;
+      const noConfig = bundleError === undefined && bundle === undefined;
+      // With nothing to serve yet, or only a dead certificate, the new one cannot make things worse.
+      if (noConfig || trustedLongEnough || reason === 'initial' || reason === 'expired') {
+        this.#issueLeaf(authority, reason, now);
+      } else {
+        waiting = true;
+        this.#log.debug({ reason }, 'self-signed: new serving certificate waits until caBundle trusts its CA');
+      }
+    }
+    const served = this.#leaf!;
+    this.#status = {
+      caFingerprint: authority.caCert.fingerprint,
+      trusted: authority.trusted.map((c) => c.fingerprint),
+      bundle: bundle?.map((c) => c.fingerprint),
+      leafSerial: served.serial,
+      leafIssuer: served.issuer,
+      leafNotAfter: served.notAfter,
+      waiting,
+      ...(bundleError !== undefined ? { bundleError } : {}),
+    };
+    return this.#status;
+  }
+
+  /** Reads the CA from the Secret, creating or renewing it as needed. Conflicts mean another replica wrote: re-read. */
+  async #ensureAuthority(): Promise<Authority> {
+    const { caLifetimeSeconds } = this.#opts;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const now = this.#now();
+      const secret = await this.#store.readSecret();
+      const parsed = secret ? readAuthority(secret.data, now) : undefined;
+      if (parsed && !isDue(parsed.caCert, now)) return parsed;
+
+      const ca = createCA({ commonName: `kube-latch-ca.${this.#opts.namespace}`, validitySeconds: caLifetimeSeconds, now });
+      const caCert = describeCert(ca.cert);
+      // The renewed CA goes first; the old ones stay trusted until they expire.
+      const trusted = [caCert, ...(parsed?.trusted ?? []).filter((c) => c.fingerprint !== caCert.fingerprint && !isExpired(c, now))];
+      const data = { [CA_CERT_KEY]: ca.cert, [CA_KEY_KEY]: ca.key, [TRUST_KEY]: formatBundle(trusted) };
+      const won = secret ? await this.#store.replaceSecret(data, secret.resourceVersion) : await this.#store.createSecret(data);
+      if (!won) continue;
+      const why = !secret ? 'created' : !parsed ? 'filled the empty or unreadable Secret' : 'renewed at 2/3 of its life';
+      this.#log.info(
+        { secret: this.#store.secretName, serial: ca.serial, notAfter: ca.notAfter.toISOString(), renewAt: renewAt(caCert).toISOString(), trusted: trusted.length },
+        `self-signed: CA ${why}`,
+      );
+      return { ca, caCert, trusted };
+    }
+    throw new Error(`the CA Secret ${this.#store.secretName} kept changing under us (5 conflicts in a row)`);
+  }
+
+  /**
+   * Makes every webhook's caBundle trust the Secret's CAs. Returns the bundle as it now stands, or
+   * undefined when there is no webhook configuration to keep (then nobody calls us through it).
+   */
+  async #ensureBundle(authority: Authority): Promise<BundleCert[] | undefined> {
+    if (!this.#opts.webhookConfig) return undefined;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const now = this.#now();
+      const config = await this.#store.readBundles();
+      if (!config) {
+        if (!this.#warnedNoConfig) {
+          this.#log.warn({ webhookConfig: this.#opts.webhookConfig }, 'self-signed: the MutatingWebhookConfiguration does not exist (yet); caBundle is patched once it does');
+          this.#warnedNoConfig = true;
+        }
+        return undefined;
+      }
+      this.#warnedNoConfig = false;
+      const perWebhook = config.webhooks.map((w) => parseBundle(w.bundle));
+      const desired = desiredBundle(authority.trusted, perWebhook.flat(), now);
+      if (perWebhook.every((b) => sameCerts(b, desired))) {
+        this.#markSeen(desired, now);
+        return desired;
+      }
+      const names = config.webhooks.map((w) => w.name);
+      if (!(await this.#store.writeBundles(formatBundle(desired), names, config.resourceVersion))) continue;
+      this.#log.info(
+        { webhookConfig: this.#opts.webhookConfig, webhooks: names.length, cas: desired.map((c) => ({ subject: c.subject, notAfter: c.notAfter.toISOString() })) },
+        'self-signed: caBundle updated',
+      );
+      this.#markSeen(desired, now);
+      return desired;
+    }
+    throw new Error(`the MutatingWebhookConfiguration ${this.#opts.webhookConfig} kept changing under us (5 conflicts in a row)`);
+  }
+
+  #markSeen(bundle: readonly BundleCert[], now: Date): void {
+    for (const c of bundle) if (!this.#seenInBundle.has(c.fingerprint)) this.#seenInBundle.set(c.fingerprint, now.getTime());
+    for (const fp of [...this.#seenInBundle.keys()]) if (!contains(bundle, { fingerprint: fp })) this.#seenInBundle.delete(fp);
+  }
+
+  #issueLeaf(authority: Authority, reason: string, now: Date): void {
+    const { serviceName, namespace, extraSans, certLifetimeSeconds } = this.#opts;
+    const leaf = createLeaf(authority.ca, {
+      commonName: `${serviceName}.${namespace}.svc`,
+      dnsNames: [...serviceDnsNames(serviceName, namespace), ...extraSans.filter((s) => isIP(s) === 0)],
+      ipAddresses: extraSans.filter((s) => isIP(s) !== 0),
+      validitySeconds: certLifetimeSeconds,
+      now,
+    });
+    const material = { cert: leaf.cert, key: leaf.key };
+    this.#leaf = { material, serial: leaf.serial, notBefore: leaf.notBefore, notAfter: leaf.notAfter, issuer: authority.caCert.fingerprint };
+    this.#log.info(
+      { serial: leaf.serial, notAfter: leaf.notAfter.toISOString(), renewAt: renewAt(leaf).toISOString(), reason },
+      'self-signed: serving certificate issued',
+    );
+    for (const l of this.#listeners) {
+      try {
+        l(material);
+      } catch (err) {
+        this.#log.error({ err: firstLine(err) }, 'self-signed: applying the new certificate failed');
+      }
+    }
+  }
+}
+
+/** The CA in a Secret's data, or undefined when it is missing, unreadable, expired or not the key's. */
+function readAuthority(data: Record<string, string>, now: Date): Authority | undefined {
+  const cert = data[CA_CERT_KEY];
+  const key = data[CA_KEY_KEY];
+  if (!cert || !key) return undefined;
+  let caCert: BundleCert;
+  try {
+    caCert = describeCert(cert);
+    const x = new X509Certificate(cert);
+    if (!x.ca) return undefined;
+    if (!x.checkPrivateKey(createPrivateKey(key))) return undefined;
+  } catch {
+    return undefined;
+  }
+  if (isExpired(caCert, now)) return undefined;
+  const trusted = [caCert];
+  for (const c of parseBundle(data[TRUST_KEY] ?? '')) {
+    if (c.fingerprint !== caCert.fingerprint && !isExpired(c, now)) trusted.push(c);
+  }
+  return {
+    ca: { cert, key, serial: new X509Certificate(cert).serialNumber.toLowerCase(), notBefore: caCert.notBefore, notAfter: caCert.notAfter },
+    caCert,
+    trusted,
+  };
+}
+
+function clamp(x: number, lo: number, hi: number): number {
+  return Math.min(hi, Math.max(lo, Math.round(x)));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
