@@ -30,10 +30,10 @@ export function parseLadder(text: string): Ladder {
   const m = /^step:(\d+)$/.exec(s);
   if (m) {
     const n = Number(m[1]);
-    if (!Number.isSafeInteger(n) || n < 1) throw new PolicyError(`step:N needs N ≥ 1, got "${s}"`);
+    if (!Number.isSafeInteger(n) || n < 1) throw new PolicyError(`"${clip(s)}" needs N ≥ 1 in step:N`);
     return { kind: 'step', step: n, name: `step:${n}` };
   }
-  throw new PolicyError(`unknown ladder "${clip(s)}" (expected 1-2-5, sig1, decade, step:N or exact)`);
+  throw new PolicyError(`unknown ladder "${clip(s)}"; expected 1-2-5, sig1, decade, step:N or exact`);
 }
 
 /** Largest positive ladder point ≤ v (v ≥ 1). */
@@ -97,6 +97,6 @@ export function nearest(l: Ladder, v: number): number {
   return up ? b : a;
 }
 
-export function clip(s: string, n = 24): string {
+export function clip(s: string, n = 12): string {
   return s.length > n ? s.slice(0, n) + '…' : s;
 }

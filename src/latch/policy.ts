@@ -105,7 +105,7 @@ export function toleranceValid(l: Ladder, r: Ratio): boolean {
 export function parseTolerance(text: string): Ratio {
   const r = parseDecimal(text.trim());
   if (!r) throw new PolicyError(`tolerance "${clip(text)}" is not a plain decimal ≥ 1`);
-  if (r.p < r.q) throw new PolicyError(`tolerance ${formatRatio(r)} is below 1`);
+  if (r.p < r.q) throw new PolicyError(`tolerance ${clip(formatRatio(r))} is below 1`);
   return r;
 }
 
@@ -158,7 +158,7 @@ export function resolvePolicy(
     const annotation = tolText !== undefined || ladderText === undefined ? ANNOTATIONS.tolerance : ANNOTATIONS.ladder;
     return fail(
       annotation,
-      new PolicyError(`tolerance ${formatRatio(tolerance)} is below ${need}, the smallest that ladder ${ladder.name} needs`),
+      new PolicyError(`tolerance ${clip(formatRatio(tolerance))} is below ${need}, the minimum for ladder ${clip(ladder.name)}`),
     );
   }
   const useFallback = minText === undefined && maxText === undefined && fallbackBounds !== undefined;
