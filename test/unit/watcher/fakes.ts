@@ -1,0 +1,110 @@
+// In-memory stand-ins for the engine's seams: git, leadership and the Event sink.
+import { pino } from 'pino';
+import type {
+  DueLatch,
+  EventSink,
+  EventTarget,
+  GitState,
+  Leadership,
+  Lookup,
+  WorkloadObservation,
+  WorkloadRef,
+  WriteOptions,
+  WriteResult,
+} from '../../../src/watcher/types.ts';
+import { refKey } from '../../../src/watcher/types.ts';
+
+export const silent = pino({ level: 'silent' });
+
+/** A git remote as a map from workload to declared replicas (null: no replicas line). */
+export class FakeGit implements GitState {
+  readonly declared = new Map<string, number | null>();
+  readonly ambiguous = new Map<string, string[]>();
+  readonly writes: DueLatch[][] = [];
+  /** while true, refresh and write fail as if the remote were unreachable */
+  down = false;
+  refreshes = 0;
+  pushAttempts = 0;
+  /** called inside write, before the push: lets a test change the world mid-write */
+  beforePush: (() => void) | undefined;
+  private seq = 0;
+
+  set(ref: WorkloadRef, value: number | null): void {
+    this.declared.set(refKey(ref), value);
+  }
+
+  get(ref: WorkloadRef): number | null | undefined {
+    return this.declared.get(refKey(ref));
+  }
+
+  async refresh(): Promise<void> {
+    this.refreshes++;
+    if (this.down) throw new Error('connect ECONNREFUSED 127.0.0.1:1');
+  }
+
+  lookup(w: WorkloadRef & { source?: string }): Lookup {
+    const key = refKey(w);
+    const amb = this.ambiguous.get(key);
+    if (amb) return { found: false, reason: 'ambiguous', candidates: amb };
+    if (!this.declared.has(key)) return { found: false, reason: 'none', candidates: [] };
+    return { found: true, declared: this.declared.get(key)!, file: `${w.namespace}/${w.name}.yaml`, line: 7, via: 'discovery' };
+  }
+
+  async write(latches: readonly DueLatch[], opts: WriteOptions): Promise<WriteResult> {
+    this.beforePush?.();
+    this.pushAttempts++;
+    if (!opts.mayPush()) return { ok: false, notLeader: true };
+    if (this.down) return { ok: false, error: 'push failed: connect ECONNREFUSED 127.0.0.1:1' };
+    const written: DueLatch[] = [];
+    const unchanged: DueLatch[] = [];
+    for (const l of latches) {
+      if (this.get(l.ref) === l.to) unchanged.push(l);
+      else {
+        this.set(l.ref, l.to);
+        written.push(l);
+      }
+    }
+    if (written.length === 0) return { ok: true, written, unchanged };
+    this.writes.push(written);
+    return { ok: true, written, unchanged, revision: `c${++this.seq}` };
+  }
+}
+
+export class FakeLeadership implements Leadership {
+  private leader: boolean;
+  private readonly cbs: Array<(l: boolean) => void> = [];
+  constructor(leader = true) {
+    this.leader = leader;
+  }
+  isLeader(): boolean {
+    return this.leader;
+  }
+  onChange(cb: (l: boolean) => void): void {
+    this.cbs.push(cb);
+  }
+  set(leader: boolean): void {
+    this.leader = leader;
+    for (const cb of this.cbs) cb(leader);
+  }
+}
+
+export interface RecordedEvent {
+  target: EventTarget;
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+export class FakeEvents implements EventSink {
+  readonly events: RecordedEvent[] = [];
+  record(target: EventTarget, ev: { type: 'Normal' | 'Warning'; reason: string; message: string }): void {
+    this.events.push({ target, ...ev });
+  }
+  reasons(): string[] {
+    return [...new Set(this.events.map((e) => e.reason))];
+  }
+}
+
+export function deployment(name: string, replicas: number, annotations: Record<string, string> = {}, namespace = 'prod'): WorkloadObservation {
+  return { ref: { namespace, kind: 'Deployment', name }, apiVersion: 'apps/v1', uid: `uid-${namespace}-${name}`, replicas, annotations };
+}
