@@ -61,6 +61,8 @@ export interface SelfSignedOptions extends SelfSignedConfig {
    * informers to pick up the new bundle. Defaults to 1/20 of the leaf lifetime, between 1 s and 30 s.
    */
   propagationMs?: number;
+  /** waits before each start attempt while the CA cannot be read (default 0, 0.5, 1, 2, 4 s) */
+  startRetryDelaysMs?: readonly number[];
 }
 
 export const DEFAULT_CA_LIFETIME = '8760h';
@@ -165,7 +167,7 @@ export async function openSelfSignedSource(opts: SelfSignedOptions): Promise<Sel
   });
   const source = new SelfSignedSource(opts, store);
   let lastError: unknown;
-  for (const delay of [0, 500, 1000, 2000, 4000]) {
+  for (const delay of opts.startRetryDelaysMs ?? [0, 500, 1000, 2000, 4000]) {
     if (delay) await sleep(delay);
     try {
       const status = await source.reconcile();
