@@ -1,5 +1,93 @@
-// Placeholder until its issue lands; replaced by the real subcommand.
-export async function run(_argv: string[]): Promise<number> {
-  process.stderr.write('kube-latch webhook: not built yet\n');
-  return 1;
+// `kube-latch webhook`: the HTTPS admission server (DESIGN §3, §5, §6). Runs until SIGTERM or SIGINT,
+// then drains in-flight requests and exits 0.
+import { CERTS_MODES, loadTlsSource, TlsSourceError, UnsupportedCertsModeError } from '../certs/source.ts';
+import { policyFromFlags, PolicyError, type PolicyDefaults } from '../latch/index.ts';
+import { createLogger } from '../log.ts';
+import { choice, helpText, int, parseFlags, str, UsageError, type FlagSpec } from './flags.ts';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const webhookFlags: FlagSpec[] = [
+  { name: 'port', type: 'string', arg: 'PORT', help: 'HTTPS port serving POST /mutate', default: '9443' },
+  { name: 'metrics-port', type: 'string', arg: 'PORT', help: 'plain-HTTP port for /healthz, /readyz, /metrics', default: '8080' },
+  { name: 'bind-address', type: 'string', arg: 'ADDR', help: 'address both ports listen on', default: '0.0.0.0' },
+  { name: 'certs', type: 'string', arg: 'MODE', help: `where the serving certificate comes from: ${CERTS_MODES.join(', ')}`, default: 'file' },
+  { name: 'cert-dir', type: 'string', arg: 'DIR', help: 'directory with tls.crt and tls.key (--certs file), reloaded when they change', default: '/tls' },
+  { name: 'ladder', type: 'string', arg: 'LADDER', help: 'default ladder: 1-2-5, sig1, decade, step:N, exact', default: '1-2-5' },
+  { name: 'tolerance', type: 'string', arg: 'R', help: 'default band ratio r ≥ 1', default: '2' },
+  { name: 'min-replicas', type: 'string', arg: 'N', help: 'default lower bound (default 0)' },
+  { name: 'max-replicas', type: 'string', arg: 'N', help: 'default upper bound (default unbounded)' },
+  { name: 'log-level', type: 'string', arg: 'LEVEL', help: `log level: ${LOG_LEVELS.join(', ')}`, default: 'info' },
+];
+
+export async function run(argv: string[]): Promise<number> {
+  const f = parseFlags(webhookFlags, argv);
+  if (f['help']) {
+    process.stdout.write(
+      helpText(
+        'kube-latch webhook [flags]',
+        'Serves the mutating admission webhook (POST /mutate over HTTPS) that keeps live replicas inside the latched band.',
+        webhookFlags,
+      ),
+    );
+    return 0;
+  }
+  const port = int(f, 'port', { max: 65535 })!;
+  const metricsPort = int(f, 'metrics-port', { max: 65535 })!;
+  const bindAddress = str(f, 'bind-address')!;
+  const mode = choice(f, 'certs', CERTS_MODES)!;
+  const certDir = str(f, 'cert-dir')!;
+  const level = choice(f, 'log-level', LOG_LEVELS)!;
+  const defaults: PolicyDefaults = {
+    ladder: str(f, 'ladder'),
+    tolerance: str(f, 'tolerance'),
+    min: int(f, 'min-replicas'),
+    max: int(f, 'max-replicas'),
+  };
+  try {
+    policyFromFlags(defaults);
+  } catch (e) {
+    if (e instanceof PolicyError) throw new UsageError(e.message);
+    throw e;
+  }
+  if (port !== 0 && port === metricsPort) throw new UsageError(`--port and --metrics-port must differ, both are ${port}`);
+
+  const log = createLogger('webhook', level);
+  let tls;
+  try {
+    tls = await loadTlsSource(mode, { certDir, log });
+  } catch (e) {
+    if (e instanceof UnsupportedCertsModeError) throw new UsageError(e.message);
+    if (e instanceof TlsSourceError) {
+      process.stderr.write(`kube-latch webhook: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+
+  // Loaded only now, so that flag errors and --help do not pay for express and prom-client.
+  const { startWebhook } = await import('../admission/server.ts');
+  const stopped = stopSignal();
+  const handle = await startWebhook({ port, metricsPort, bindAddress, tls, defaults, log });
+  const signal = await stopped;
+  log.info({ signal }, 'shutting down: draining in-flight requests');
+  await handle.close();
+  return 0;
+}
+
+/** Resolves on the first SIGTERM or SIGINT; a second one exits at once with 1. */
+function stopSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    let seen = false;
+    const on = (signal: NodeJS.Signals) => {
+      if (seen) {
+        process.stderr.write(`kube-latch webhook: second ${signal}, exiting without draining\n`);
+        process.exit(1);
+      }
+      seen = true;
+      resolve(signal);
+    };
+    process.on('SIGTERM', on);
+    process.on('SIGINT', on);
+  });
 }

@@ -1,0 +1,320 @@
+// The webhook's transport: express 5 on node:https serving POST /mutate, plus a plain-HTTP port for
+// /healthz, /readyz and /metrics. The decision itself is decide(); this file only moves bytes, bounds
+// them, and never lets a bad request take the process down.
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import express, { type ErrorRequestHandler, type Express } from 'express';
+import type { TlsMaterial, TlsSource } from '../certs/source.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { decide, type DecideConfig } from './decide.ts';
+import { createWebhookMetrics, type WebhookMetrics } from './metrics.ts';
+import { parseReview, ReviewError } from './review.ts';
+
+/** The largest body accepted; an AdmissionReview holds object and oldObject, each up to etcd's ~1.5 MiB. */
+export const MAX_BODY_BYTES = 3 * 1024 * 1024;
+/**
+ * After a 413 the rest of an oversized body is read and discarded (never kept) up to this many bytes, so
+ * that an ordinary client gets to read its 413; a client that sends more loses its connection.
+ */
+const DISCARD_LIMIT_BYTES = 16 * 1024 * 1024;
+export const MUTATE_PATH = '/mutate';
+const MIN_TLS_VERSION = 'TLSv1.2';
+
+export interface HandlerOptions {
+  log?: Logger;
+  metrics?: WebhookMetrics;
+}
+
+type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/**
+ * The POST /mutate handler as a plain Node request listener (express passes its own req/res, which are
+ * the same objects): content type, size cap, one JSON.parse, parseReview, decide, one JSON write.
+ */
+export function createMutateHandler(defaults: DecideConfig, opts: HandlerOptions = {}): NodeHandler {
+  const log = opts.log ?? createLogger('webhook');
+  const metrics = opts.metrics ?? createWebhookMetrics({ defaultMetrics: false });
+
+  return function mutate(req, res) {
+    const started = process.hrtime.bigint();
+    metrics.inFlight.inc();
+    res.once('close', () => {
+      metrics.inFlight.dec();
+      const code = res.writableFinished ? String(res.statusCode) : 'aborted';
+      metrics.duration.observe({ code }, Number(process.hrtime.bigint() - started) / 1e9);
+    });
+
+    if (!isJson(req.headers['content-type'])) {
+      req.resume();
+      return sendError(res, metrics, 415, 'content-type must be application/json');
+    }
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > MAX_BODY_BYTES) {
+      return tooLarge(req, res, metrics, 0);
+    }
+
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let overflow = false;
+    req.on('data', (chunk: Buffer) => {
+      if (overflow) return;
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        overflow = true;
+        chunks.length = 0;
+        tooLarge(req, res, metrics, size);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.once('end', () => {
+      if (overflow) return;
+      answer(Buffer.concat(chunks, size), res, defaults, log, metrics);
+    });
+    // A client that resets mid-body: nothing to answer; 'close' on res settles the metrics.
+    req.once('error', () => {});
+  };
+}
+
+function answer(body: Buffer, res: ServerResponse, defaults: DecideConfig, log: Logger, metrics: WebhookMetrics): void {
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString('utf8'));
+  } catch (e) {
+    return sendError(res, metrics, 400, `body is not valid JSON: ${(e as Error).message}`);
+  }
+  let review;
+  try {
+    review = parseReview(json);
+  } catch (e) {
+    if (e instanceof ReviewError) return sendError(res, metrics, 400, `not an AdmissionReview: ${e.message}`);
+    log.error({ err: (e as Error).message }, 'parseReview failed unexpectedly');
+    return sendError(res, metrics, 500, 'internal error while reading the AdmissionReview');
+  }
+  let decision;
+  try {
+    decision = decide(review, defaults);
+  } catch (e) {
+    log.error({ err: (e as Error).message, uid: review.request.uid }, 'decide failed unexpectedly');
+    return sendError(res, metrics, 500, 'internal error while deciding');
+  }
+  const out = JSON.stringify(decision.review);
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
+  res.end(out);
+
+  const kind = metrics.kindLabel(decision.kind);
+  metrics.decisions.inc({ rule: decision.rule, kind });
+  if (decision.patched) metrics.patched.inc({ kind });
+  const fields = {
+    uid: decision.uid,
+    kind: decision.kind,
+    namespace: decision.namespace,
+    name: decision.name,
+    operation: review.request.operation,
+    rule: decision.rule,
+    patched: decision.patched,
+    warnings: decision.warnings,
+    dryRun: review.request.dryRun === true,
+  };
+  if (decision.rule.startsWith('pass-through')) log.debug(fields, 'admission passed through');
+  else if (decision.rule === 'invalid-policy') log.warn(fields, 'admission allowed with an invalid policy warning');
+  else log.info(fields, 'admission decided');
+}
+
+function tooLarge(req: IncomingMessage, res: ServerResponse, metrics: WebhookMetrics, seen: number): void {
+  // Answer now, then drain what the client is still sending without keeping it; the connection is not
+  // reused. A client that goes on past the discard limit is cut off.
+  res.shouldKeepAlive = false;
+  sendError(res, metrics, 413, `body exceeds ${MAX_BODY_BYTES} bytes`);
+  let discarded = seen;
+  req.removeAllListeners('data');
+  req.on('data', (chunk: Buffer) => {
+    discarded += chunk.length;
+    if (discarded > DISCARD_LIMIT_BYTES) req.socket.destroy();
+  });
+  req.resume();
+}
+
+/** application/json or any +json media type, parameters (charset) ignored. */
+function isJson(contentType: string | undefined): boolean {
+  if (contentType === undefined) return false;
+  const semi = contentType.indexOf(';');
+  const type = (semi === -1 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
+  return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
+}
+
+/** A one-line JSON error body: {"error": "..."}; the message is flattened and capped. */
+function sendError(res: ServerResponse, metrics: WebhookMetrics | undefined, code: number, message: string, headers: Record<string, string> = {}): void {
+  metrics?.rejected.inc({ code: String(code) });
+  if (res.headersSent) return;
+  const body = JSON.stringify({ error: message.replace(/\s+/g, ' ').slice(0, 300) }) + '\n';
+  res.writeHead(code, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** The express app: POST /mutate, 405 for other methods there, 404 elsewhere, one-line JSON errors. */
+export function createWebhookApp(defaults: DecideConfig, opts: HandlerOptions & { metrics: WebhookMetrics; log: Logger }): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.post(MUTATE_PATH, createMutateHandler(defaults, opts));
+  app.all(MUTATE_PATH, (req, res) => {
+    req.resume();
+    sendError(res, opts.metrics, 405, `method ${req.method} not allowed on ${MUTATE_PATH}; use POST`, { allow: 'POST' });
+  });
+  app.use((req, res) => {
+    req.resume();
+    sendError(res, opts.metrics, 404, `no route for ${req.method} ${req.path}`);
+  });
+  const onError: ErrorRequestHandler = (err, _req, res, _next) => {
+    const status = typeof err?.status === 'number' && err.status >= 400 && err.status < 600 ? err.status : 500;
+    if (status >= 500) opts.log.error({ err: String(err?.message ?? err) }, 'request failed');
+    sendError(res, opts.metrics, status, status >= 500 ? 'internal error' : String(err?.message ?? 'bad request'));
+  };
+  app.use(onError);
+  return app;
+}
+
+export interface WebhookOptions {
+  /** HTTPS port for /mutate; 0 picks a free one */
+  port: number;
+  /** plain-HTTP port for /healthz, /readyz, /metrics; 0 picks a free one */
+  metricsPort: number;
+  /** default 0.0.0.0 */
+  bindAddress?: string;
+  /** the serving certificate; startWebhook owns it from here on and closes it on close() */
+  tls: TlsSource;
+  /** policy defaults that a workload's annotations override */
+  defaults?: DecideConfig;
+  log?: Logger;
+  /** how long close() lets in-flight requests finish before cutting connections (default 20 s) */
+  shutdownGraceMs?: number;
+  /** process metrics on /metrics (default true) */
+  defaultMetrics?: boolean;
+}
+
+export interface WebhookHandle {
+  port: number;
+  metricsPort: number;
+  metrics: WebhookMetrics;
+  /** TLS loaded, HTTPS listening and not shutting down: what /readyz reports */
+  ready(): boolean;
+  /** Stops accepting, lets in-flight requests finish, then closes both listeners. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Starts both listeners; resolves once they accept connections. */
+export async function startWebhook(opts: WebhookOptions): Promise<WebhookHandle> {
+  const log = opts.log ?? createLogger('webhook');
+  const host = opts.bindAddress ?? '0.0.0.0';
+  const metrics = createWebhookMetrics({ defaultMetrics: opts.defaultMetrics ?? true, tls: opts.tls });
+  const app = createWebhookApp(opts.defaults ?? {}, { log, metrics });
+
+  const contextOptions = (m: TlsMaterial) => ({ cert: m.cert, key: m.key, minVersion: MIN_TLS_VERSION }) as const;
+  const https: HttpsServer = createHttpsServer(
+    {
+      ...contextOptions(opts.tls.current()),
+      // The apiserver keeps connections to webhooks for up to 90 s idle; outlasting that means the client,
+      // not us, closes an idle connection, so a POST never races a server-side close.
+      keepAliveTimeout: 120_000,
+      headersTimeout: 30_000,
+      requestTimeout: 30_000,
+    },
+    app,
+  );
+  https.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake failed'));
+  const unsubscribe = opts.tls.onChange((m) => https.setSecureContext(contextOptions(m)));
+
+  let closing = false;
+  let httpsUp = false;
+  const ready = () => httpsUp && !closing;
+  const health = createHttpServer((req, res) => serveHealth(req, res, ready, metrics));
+
+  try {
+    await listen(https, opts.port, host);
+    httpsUp = true;
+    await listen(health, opts.metricsPort, host);
+  } catch (e) {
+    unsubscribe();
+    https.close();
+    health.close();
+    await opts.tls.close();
+    throw e;
+  }
+  const port = (https.address() as AddressInfo).port;
+  const metricsPort = (health.address() as AddressInfo).port;
+  log.info({ port, metricsPort, bindAddress: host, path: MUTATE_PATH }, 'webhook listening');
+
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closed ??= (async () => {
+      closing = true;
+      const grace = opts.shutdownGraceMs ?? 20_000;
+      const drained = new Promise<void>((resolve) => https.close(() => resolve()));
+      // Keep-alive connections (the apiserver's) outlive their requests: answer what is in flight with
+      // `Connection: close`, and close each connection as soon as it falls idle.
+      https.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+        res.shouldKeepAlive = false;
+      });
+      https.closeIdleConnections();
+      const sweep = setInterval(() => https.closeIdleConnections(), 50);
+      const cut = setTimeout(() => {
+        log.warn({ graceMs: grace }, 'in-flight requests did not finish in time; closing their connections');
+        https.closeAllConnections();
+      }, grace);
+      cut.unref();
+      await drained;
+      clearInterval(sweep);
+      clearTimeout(cut);
+      httpsUp = false;
+      unsubscribe();
+      await new Promise<void>((resolve) => {
+        health.close(() => resolve());
+        health.closeAllConnections();
+      });
+      await opts.tls.close();
+      log.info('webhook stopped');
+    })();
+    return closed;
+  };
+
+  return { port, metricsPort, metrics, ready, close };
+}
+
+function serveHealth(req: IncomingMessage, res: ServerResponse, ready: () => boolean, metrics: WebhookMetrics): void {
+  req.resume();
+  const path = (req.url ?? '/').split('?')[0];
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    return sendError(res, undefined, 405, `method ${req.method} not allowed; use GET`, { allow: 'GET, HEAD' });
+  }
+  const text = (code: number, body: string, type = 'text/plain; charset=utf-8') => {
+    res.writeHead(code, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  };
+  switch (path) {
+    case '/healthz':
+      return text(200, 'ok\n');
+    case '/readyz':
+      return ready() ? text(200, 'ok\n') : text(503, 'not ready\n');
+    case '/metrics':
+      metrics.registry.metrics().then(
+        (body) => text(200, body, metrics.registry.contentType),
+        (err: Error) => text(500, `cannot collect metrics: ${err.message.split('\n')[0]}\n`),
+      );
+      return;
+    default:
+      return sendError(res, undefined, 404, `no route for ${req.method} ${path}`);
+  }
+}
+
+function listen(server: HttpServer | HttpsServer, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
