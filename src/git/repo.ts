@@ -1,0 +1,409 @@
+// A clone of the remote in --work-dir, kept at the tip of the tracked branch, and the write flows:
+// commitAndPush() for push mode and commitToBranch() for PR mode. Every flow starts from a fresh fetch
+// and hard reset, so a restart, a fresh work dir or a lost race all redo the same idempotent edits, and
+// a value already in git is never committed again.
+//
+// Layout of --work-dir: repo/ (the clone), state/ (0700: copies of key files, a GnuPG home).
+import { mkdir, readdir, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Logger } from '../log.ts';
+import { copyPrivate, makeScrubber, parseRemote, prepareEnv, type GitAuth, type Remote } from './auth.ts';
+import { applyChanges, dedupe, type Change, type ChangeOutcome } from './changes.ts';
+import { GitError, classify, runGit, summary, type RunResult } from './exec.ts';
+import { commitMessage, parseTrailers, renderMessage, type CommitMessage } from './message.ts';
+import { RepoIndex } from './repo-index.ts';
+
+export interface Author {
+  readonly name: string;
+  readonly email: string;
+}
+
+export const DEFAULT_AUTHOR = 'kube-latch <kube-latch@localhost>';
+
+/** `Name <email>` → Author; a clear one-line error otherwise. */
+export function parseAuthor(s: string): Author {
+  const m = /^\s*([^<>]*?)\s*<([^<>\s]+@[^<>\s]+)>\s*$/.exec(s);
+  if (!m || m[1] === '') throw new GitError('config', `--author must look like "Name <email>", got "${s}"`);
+  return { name: m[1]!, email: m[2]! };
+}
+
+export interface RetryOptions {
+  /** push attempts per flow, counting the first (default 8) */
+  readonly maxAttempts?: number;
+  /** backoff base and cap; attempt n waits a random time in [cap/2, cap], cap = min(max, base·2ⁿ⁻¹) */
+  readonly baseDelayMs?: number;
+  readonly maxDelayMs?: number;
+}
+
+export interface GitRepoOptions {
+  /** file://, ssh://, user@host:path or https:// */
+  readonly url: string;
+  /** the tracked branch, default main */
+  readonly branch?: string;
+  readonly workDir: string;
+  /** scan roots for discovery, repo-relative, default the whole tree */
+  readonly paths?: readonly string[];
+  /** `Name <email>` or parsed */
+  readonly author?: string | Author;
+  /** commit signing; gpg keys must not have a passphrase */
+  readonly sign?: { readonly format: 'ssh' | 'gpg'; readonly keyFile: string };
+  readonly auth?: GitAuth;
+  readonly logger?: Logger;
+  readonly retry?: RetryOptions;
+  /** per git command, default 120 s */
+  readonly timeoutMs?: number;
+  /** seams for tests */
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly random?: () => number;
+  /** called between the commit and each push attempt (tests use it to race another writer) */
+  readonly beforePush?: (attempt: number) => Promise<void>;
+}
+
+export interface SyncResult {
+  readonly head: string;
+  /** files re-parsed by the index (all of them on the first sync) */
+  readonly reindexed: number;
+}
+
+export interface WriteOptions {
+  /** checked immediately before every push; false stops the flow without pushing (lost leadership) */
+  readonly mayPush?: () => boolean;
+}
+
+export type PushStatus = 'pushed' | 'unchanged' | 'not-leader';
+
+export interface PushResult {
+  /** pushed: one commit is on the remote; unchanged: nothing to commit; not-leader: stopped before a push */
+  readonly status: PushStatus;
+  readonly commit?: string;
+  readonly message?: CommitMessage;
+  /** one per distinct change, from the attempt that finished */
+  readonly outcomes: readonly ChangeOutcome[];
+  /** push attempts made (1 without a race) */
+  readonly attempts: number;
+}
+
+export interface BranchResult extends Omit<PushResult, 'status'> {
+  /** up-to-date: the branch already held exactly this proposal, nothing was pushed */
+  readonly status: PushStatus | 'up-to-date';
+  readonly branch: string;
+  /** every change the branch now proposes (carried ones included), with its outcome against the base */
+  readonly proposed: readonly ChangeOutcome[];
+}
+
+export class GitRepo {
+  readonly remote: Remote;
+  readonly branch: string;
+  readonly workTree: string;
+  private readonly stateDir: string;
+  private readonly opts: GitRepoOptions;
+  private readonly author: Author;
+  private readonly log: Logger | undefined;
+  private idx: RepoIndex | undefined;
+  private signingConfig: [string, string][] = [];
+  private extraEnv: NodeJS.ProcessEnv = {};
+  private queue: Promise<unknown> = Promise.resolve();
+  /** files written since the last sync: a reset restores them, and the index must follow */
+  private dirty = new Set<string>();
+
+  private constructor(opts: GitRepoOptions) {
+    this.opts = opts;
+    this.remote = parseRemote(opts.url);
+    this.branch = opts.branch ?? 'main';
+    if (!/^[A-Za-z0-9._/-]+$/.test(this.branch) || this.branch.startsWith('-') || this.branch.includes('..')) {
+      throw new GitError('config', `--branch "${this.branch}" is not a valid branch name`);
+    }
+    const author = opts.author ?? DEFAULT_AUTHOR;
+    this.author = typeof author === 'string' ? parseAuthor(author) : author;
+    this.workTree = resolve(opts.workDir, 'repo');
+    this.stateDir = resolve(opts.workDir, 'state');
+    this.log = opts.logger;
+  }
+
+  /** Clones (or reuses) the work dir, checks out the remote branch and builds the index. */
+  static async open(opts: GitRepoOptions): Promise<GitRepo> {
+    const repo = new GitRepo(opts);
+    await repo.init();
+    await repo.sync();
+    return repo;
+  }
+
+  /** The repo index at the last sync or write. */
+  get index(): RepoIndex {
+    if (!this.idx) throw new Error('GitRepo is not synced yet');
+    return this.idx;
+  }
+
+  /** Fetches the tracked branch, hard-resets the work tree to it, and updates the index incrementally. */
+  sync(): Promise<SyncResult> {
+    return this.exclusive(() => this.syncUnlocked());
+  }
+
+  /**
+   * Push mode: sync, apply the changes, and when a file changed commit once and push to the branch.
+   * A non-fast-forward push refetches, resets and redoes the edits, with backoff. Throws GitError when
+   * the remote is unreachable (retryable: call again later) or the retries run out.
+   */
+  commitAndPush(changes: readonly Change[], o: WriteOptions = {}): Promise<PushResult> {
+    return this.exclusive(async () => {
+      const max = this.opts.retry?.maxAttempts ?? 8;
+      for (let attempt = 1; ; attempt++) {
+        await this.syncUnlocked();
+        const { outcomes, files } = await applyChanges(this.workTree, this.index, changes);
+        for (const f of files) this.dirty.add(f);
+        const written = outcomes.filter((x) => x.status === 'written');
+        if (files.length === 0 || written.length === 0) return { status: 'unchanged', outcomes, attempts: attempt - 1 };
+        const message = commitMessage(written);
+        const commit = await this.commit(files, renderMessage(message));
+        await this.opts.beforePush?.(attempt);
+        if (o.mayPush && !o.mayPush()) return { status: 'not-leader', outcomes, attempts: attempt - 1 };
+        const r = await this.git(['push', '--porcelain', 'origin', `HEAD:refs/heads/${this.branch}`], true);
+        if (r.code === 0) {
+          this.dirty.clear();
+          this.log?.info({ commit, branch: this.branch, attempts: attempt, changes: written.length }, message.title);
+          return { status: 'pushed', commit, message, outcomes, attempts: attempt };
+        }
+        await this.afterRejectedPush('push', r, attempt, max);
+      }
+    });
+  }
+
+  /**
+   * PR mode: build one commit on top of the tracked branch holding `changes` (plus, with carryOver, the
+   * changes the branch already proposes and the base does not hold yet) and force-update `branch` to it.
+   * Nothing is pushed when the base already holds everything or the branch already holds this proposal.
+   */
+  commitToBranch(changes: readonly Change[], branch: string, o: WriteOptions & { carryOver?: boolean } = {}): Promise<BranchResult> {
+    return this.exclusive(async () => {
+      const max = this.opts.retry?.maxAttempts ?? 8;
+      for (let attempt = 1; ; attempt++) {
+        await this.syncUnlocked();
+        const tip = await this.fetchBranch(branch);
+        const carried = tip && o.carryOver !== false ? parseTrailers((await this.git(['log', '-1', '--format=%B', tip])).stdout) : [];
+        const all = dedupe([...carried, ...changes]);
+        const { outcomes, files } = await applyChanges(this.workTree, this.index, all);
+        for (const f of files) this.dirty.add(f);
+        const mine = outcomes.filter((x) => changes.includes(x.change));
+        const written = outcomes.filter((x) => x.status === 'written');
+        if (written.length === 0) return { status: 'unchanged', branch, outcomes: mine, proposed: [], attempts: attempt - 1 };
+        const message = commitMessage(written);
+        const commit = await this.commit(files, renderMessage(message, written.map((x) => x.change)));
+        if (tip && (await this.sameProposal(tip))) {
+          return { status: 'up-to-date', branch, commit: tip, message, outcomes: mine, proposed: written, attempts: attempt - 1 };
+        }
+        await this.opts.beforePush?.(attempt);
+        if (o.mayPush && !o.mayPush()) return { status: 'not-leader', branch, outcomes: mine, proposed: written, attempts: attempt - 1 };
+        const lease = `--force-with-lease=refs/heads/${branch}:${tip ?? ''}`;
+        const r = await this.git(['push', '--porcelain', lease, 'origin', `HEAD:refs/heads/${branch}`], true);
+        if (r.code === 0) {
+          this.log?.info({ commit, branch, attempts: attempt, changes: written.length }, message.title);
+          return { status: 'pushed', branch, commit, message, outcomes: mine, proposed: written, attempts: attempt };
+        }
+        await this.afterRejectedPush(`push to ${branch}`, r, attempt, max);
+      }
+    });
+  }
+
+  private async afterRejectedPush(op: string, r: RunResult, attempt: number, max: number): Promise<void> {
+    if (!isRace(r)) {
+      if (/\[remote rejected\]|pre-receive hook declined|protected branch/i.test(r.stdout + r.stderr)) {
+        throw new GitError('rejected', `${op}: the remote refused the push: ${rejection(r)}`);
+      }
+      throw classify(op, r, this.hostHint());
+    }
+    if (attempt >= max) throw new GitError('conflict', `${op}: still behind the remote after ${attempt} attempts; will retry later`);
+    const delay = this.backoff(attempt);
+    this.log?.info({ attempt, delayMs: delay }, `${op}: non-fast-forward, refetching and redoing the edits`);
+    await (this.opts.sleep ?? sleep)(delay);
+  }
+
+  private backoff(attempt: number): number {
+    const base = this.opts.retry?.baseDelayMs ?? 250;
+    const cap = Math.min(this.opts.retry?.maxDelayMs ?? 10_000, base * 2 ** (attempt - 1));
+    return Math.round(cap / 2 + (this.opts.random ?? Math.random)() * (cap / 2));
+  }
+
+  private async init(): Promise<void> {
+    await mkdir(this.stateDir, { recursive: true, mode: 0o700 });
+    await mkdir(this.workTree, { recursive: true });
+    const isRepo = await exists(join(this.workTree, '.git'));
+    if (!isRepo && (await readdir(this.workTree)).length > 0) {
+      throw new GitError('config', `--work-dir: ${this.workTree} exists, is not empty and is not a git clone`);
+    }
+    if (this.opts.sign) await this.setUpSigning(this.opts.sign);
+    if (!isRepo) {
+      await this.must('init', ['init', '-q']);
+      await this.must('init', ['remote', 'add', 'origin', this.remote.url]);
+    } else {
+      await this.must('init', ['remote', 'set-url', 'origin', this.remote.url]);
+    }
+  }
+
+  private async setUpSigning(sign: { format: 'ssh' | 'gpg'; keyFile: string }): Promise<void> {
+    if (sign.format === 'ssh') {
+      const key = join(this.stateDir, 'signing-key');
+      await copyPrivate(sign.keyFile, key, '--signing-key');
+      this.signingConfig = [['gpg.format', 'ssh'], ['user.signingKey', key], ['commit.gpgSign', 'true']];
+      return;
+    }
+    const home = join(this.stateDir, 'gnupg');
+    await mkdir(home, { recursive: true, mode: 0o700 });
+    this.extraEnv = { GNUPGHOME: home };
+    const gpg = (args: string[]) => runCommand('gpg', ['--batch', '--homedir', home, ...args]);
+    const imported = await gpg(['--import', sign.keyFile]);
+    if (imported.code !== 0) throw new GitError('config', `--signing-key ${sign.keyFile}: gpg cannot import it: ${summary(imported.stderr)}`);
+    const listed = await gpg(['--with-colons', '--list-secret-keys']);
+    const fpr = /^fpr:+([0-9A-F]{40,64}):/m.exec(listed.stdout)?.[1];
+    if (!fpr) throw new GitError('config', `--signing-key ${sign.keyFile}: no secret key found in it`);
+    this.signingConfig = [['gpg.format', 'openpgp'], ['user.signingKey', fpr], ['commit.gpgSign', 'true']];
+  }
+
+  private async syncUnlocked(): Promise<SyncResult> {
+    const prev = await this.revParse('HEAD');
+    const f = await this.git(['fetch', '-q', '--no-tags', 'origin', `+refs/heads/${this.branch}:refs/remotes/origin/${this.branch}`], true);
+    if (f.code !== 0) {
+      if (/couldn't find remote ref/i.test(f.stderr)) throw new GitError('config', `fetch: branch ${this.branch} does not exist on ${this.remote.printable}`);
+      throw classify('fetch', f, this.hostHint());
+    }
+    await this.must('reset', ['checkout', '-q', '-f', '-B', this.branch, `refs/remotes/origin/${this.branch}`]);
+    await this.must('reset', ['clean', '-q', '-ffd']);
+    const head = (await this.revParse('HEAD'))!;
+    let reindexed: number;
+    if (!this.idx) {
+      this.idx = await RepoIndex.build(this.workTree, this.opts.paths ?? ['.']);
+      reindexed = this.idx.stats.files;
+    } else {
+      const changed = new Set(this.dirty);
+      if (prev && prev !== head) {
+        const d = await this.must('diff', ['diff', '--name-only', '-z', '--no-renames', prev, head]);
+        for (const p of d.stdout.split('\0')) if (p) changed.add(p);
+      }
+      reindexed = await this.idx.update(changed);
+    }
+    this.dirty.clear();
+    return { head, reindexed };
+  }
+
+  /** The remote tip of `branch` (fetched to refs/remotes/origin/branch), or undefined when it does not exist. */
+  private async fetchBranch(branch: string): Promise<string | undefined> {
+    const ls = await this.git(['ls-remote', '--heads', 'origin', `refs/heads/${branch}`], true);
+    if (ls.code !== 0) throw classify('ls-remote', ls, this.hostHint());
+    if (ls.stdout.trim() === '') return undefined;
+    const f = await this.git(['fetch', '-q', '--no-tags', 'origin', `+refs/heads/${branch}:refs/remotes/origin/${branch}`], true);
+    if (f.code !== 0) throw classify('fetch', f, this.hostHint());
+    return this.revParse(`refs/remotes/origin/${branch}`);
+  }
+
+  /** The branch tip already proposes exactly HEAD: same tree, same parent (the base tip). */
+  private async sameProposal(tip: string): Promise<boolean> {
+    const [a, b, p, base] = await Promise.all([
+      this.revParse('HEAD^{tree}'),
+      this.revParse(`${tip}^{tree}`),
+      this.revParse(`${tip}^`),
+      this.revParse('HEAD^'),
+    ]);
+    return a !== undefined && a === b && p === base;
+  }
+
+  private async commit(files: readonly string[], message: string): Promise<string> {
+    await this.must('add', ['add', '--pathspec-from-file=-', '--pathspec-file-nul', '--'], files.join('\0'));
+    const r = await this.git(['commit', '-q', '--no-verify', '-F', '-'], false, message);
+    if (r.code !== 0) {
+      const kind = this.opts.sign && /sign|gpg|ssh-keygen/i.test(r.stderr) ? 'config' : 'git';
+      throw new GitError(kind, `commit: ${summary(r.stderr)}`);
+    }
+    return (await this.revParse('HEAD'))!;
+  }
+
+  private async revParse(rev: string): Promise<string | undefined> {
+    const r = await this.git(['rev-parse', '-q', '--verify', rev]);
+    return r.code === 0 ? r.stdout.trim() : undefined;
+  }
+
+  private async must(op: string, args: string[], input?: string): Promise<RunResult> {
+    const r = await this.git(args, false, input);
+    if (r.code !== 0) throw classify(op, r, this.hostHint());
+    return r;
+  }
+
+  /** Runs git in the work tree; `network` commands get the auth environment (token read afresh). */
+  private async git(args: string[], network = false, input?: string): Promise<RunResult> {
+    const cfg: [string, string][] = [
+      ['user.name', this.author.name],
+      ['user.email', this.author.email],
+      ['commit.gpgSign', 'false'],
+      ['core.autocrlf', 'false'],
+      ...this.signingConfig,
+    ];
+    const auth = network ? (this.opts.auth ?? {}) : {};
+    const { env, secrets } = await prepareEnv(this.remote, auth, this.stateDir, cfg);
+    Object.assign(env, this.extraEnv, {
+      GIT_AUTHOR_NAME: this.author.name,
+      GIT_AUTHOR_EMAIL: this.author.email,
+      GIT_COMMITTER_NAME: this.author.name,
+      GIT_COMMITTER_EMAIL: this.author.email,
+    });
+    return runGit(args, {
+      cwd: this.workTree,
+      env,
+      scrub: makeScrubber(secrets),
+      ...(input !== undefined ? { input } : {}),
+      ...(this.opts.timeoutMs !== undefined ? { timeoutMs: this.opts.timeoutMs } : {}),
+    });
+  }
+
+  private hostHint(): { host: string; knownHosts?: string } {
+    return this.opts.auth?.knownHosts ? { host: this.remote.host, knownHosts: this.opts.auth.knownHosts } : { host: this.remote.host };
+  }
+
+  /** Stops the gpg-agent that gpg signing started, if any. */
+  async close(): Promise<void> {
+    const home = this.extraEnv['GNUPGHOME'];
+    if (home) await runCommand('gpgconf', ['--homedir', home, '--kill', 'gpg-agent']);
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+}
+
+/** A push refused because the remote moved (or a lease went stale): fetch, reset, redo. */
+function isRace(r: RunResult): boolean {
+  return /\[rejected\].*\((fetch first|non-fast-forward|stale info)\)|! \[rejected\]|Updates were rejected because|stale info|cannot lock ref|failed to update ref|incorrect old value/i.test(
+    r.stdout + '\n' + r.stderr,
+  );
+}
+
+function rejection(r: RunResult): string {
+  const line = r.stdout.split('\n').find((l) => l.startsWith('!'));
+  return line ? line.split('\t').slice(2).join(' ').trim() : summary(r.stderr);
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** A non-git helper (gpg), argv only. */
+async function runCommand(cmd: string, args: string[]): Promise<RunResult> {
+  const { spawn } = await import('node:child_process');
+  return new Promise((resolvePromise) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', (e) => resolvePromise({ code: 127, stdout: '', stderr: e.message, timedOut: false }));
+    child.on('close', (code) => resolvePromise({ code: code ?? 1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), timedOut: false }));
+  });
+}
