@@ -1,0 +1,65 @@
+// GitHub pull requests through the REST API (only these endpoints):
+//   GET   /repos/{owner}/{repo}/pulls?head={owner}:{branch}&state=open
+//   POST  /repos/{owner}/{repo}/pulls            {title, head, base, body}
+//   PATCH /repos/{owner}/{repo}/pulls/{number}   {title, body}
+import { apiError, callApi, type ApiOptions, type ApiResponse } from './http.ts';
+import type { PullRequest, PullRequestSpec, PullRequests } from './types.ts';
+
+export interface GitHubOptions extends ApiOptions {
+  /** `owner/repo` */
+  readonly repo: string;
+}
+
+export const GITHUB_API = 'https://api.github.com';
+
+export class GitHubPullRequests implements PullRequests {
+  readonly provider = 'github' as const;
+  private readonly o: GitHubOptions;
+  private readonly owner: string;
+  private readonly name: string;
+
+  constructor(o: GitHubOptions) {
+    const m = /^([^/\s]+)\/([^/\s]+)$/.exec(o.repo);
+    if (!m) throw new Error(`GitHub repository must be "owner/repo", got "${o.repo}"`);
+    this.o = o;
+    this.owner = m[1]!;
+    this.name = m[2]!;
+  }
+
+  async findOpen(head: string): Promise<PullRequest | null> {
+    const q = `head=${encodeURIComponent(`${this.owner}:${head}`)}&state=open`;
+    const r = await this.call('GET', `/pulls?${q}`);
+    if (r.status !== 200 || !Array.isArray(r.json)) throw apiError(`list pull requests for ${head}`, r);
+    const found = (r.json as unknown[]).map(toPr).filter((p): p is PullRequest => p !== null);
+    return found[0] ?? null;
+  }
+
+  async create(spec: PullRequestSpec): Promise<PullRequest> {
+    const r = await this.call('POST', '/pulls', { title: spec.title, head: spec.head, base: spec.base, body: spec.body });
+    const pr = r.status === 201 ? toPr(r.json) : null;
+    if (!pr) throw apiError(`create pull request ${spec.head} → ${spec.base}`, r);
+    return pr;
+  }
+
+  async update(pr: PullRequest, spec: Pick<PullRequestSpec, 'title' | 'body'>): Promise<PullRequest> {
+    const r = await this.call('PATCH', `/pulls/${pr.number}`, { title: spec.title, body: spec.body });
+    const out = r.status === 200 ? toPr(r.json) : null;
+    if (!out) throw apiError(`update pull request #${pr.number}`, r);
+    return out;
+  }
+
+  private call(method: string, path: string, body?: unknown): Promise<ApiResponse> {
+    const p = `/repos/${encodeURIComponent(this.owner)}/${encodeURIComponent(this.name)}${path}`;
+    return callApi(this.o, method, p, (token) => ({
+      authorization: `Bearer ${token}`,
+      accept: 'application/vnd.github+json',
+      'x-github-api-version': '2022-11-28',
+    }), body);
+  }
+}
+
+function toPr(j: unknown): PullRequest | null {
+  if (typeof j !== 'object' || j === null) return null;
+  const o = j as Record<string, unknown>;
+  return typeof o['number'] === 'number' && typeof o['html_url'] === 'string' ? { number: o['number'], url: o['html_url'] } : null;
+}

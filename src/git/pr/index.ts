@@ -1,0 +1,111 @@
+// PR mode (DESIGN §4): one stable branch per cluster, `kube-latch/<cluster>`, force-updated with one
+// commit on top of the tracked branch, and a single open PR/MR for it, created or updated (never a
+// second one: the open PR is looked up by its head branch first). proposeChanges() with carryOver:false
+// and its own branch opens a separate PR, e.g. the rollout feature's "revert failed rollout".
+import type { ChangeOutcome, Change } from '../changes.ts';
+import { pullRequestBody } from '../message.ts';
+import type { GitRepo } from '../repo.ts';
+import { ApiError, type ApiOptions } from './http.ts';
+import { GITHUB_API, GitHubPullRequests } from './github.ts';
+import { GITLAB_API, GitLabMergeRequests } from './gitlab.ts';
+import type { PullRequest, PullRequestSpec, PullRequests } from './types.ts';
+
+export type { PullRequest, PullRequestSpec, PullRequests } from './types.ts';
+export { ApiError } from './http.ts';
+export { GitHubPullRequests } from './github.ts';
+export { GitLabMergeRequests } from './gitlab.ts';
+
+export interface ProviderOptions {
+  readonly provider: 'github' | 'gitlab';
+  /** default https://api.github.com or https://gitlab.com/api/v4 */
+  readonly apiUrl?: string | undefined;
+  readonly tokenFile: string;
+  /** the git remote URL; owner/repo (GitHub) or the project path (GitLab) is taken from it */
+  readonly repoUrl: string;
+  readonly ca?: string | Buffer | undefined;
+  readonly timeoutMs?: number | undefined;
+}
+
+export function createPullRequests(o: ProviderOptions): PullRequests {
+  const api: ApiOptions = {
+    apiUrl: o.apiUrl ?? (o.provider === 'github' ? GITHUB_API : GITLAB_API),
+    tokenFile: o.tokenFile,
+    ca: o.ca,
+    timeoutMs: o.timeoutMs,
+  };
+  const slug = repoSlug(o.repoUrl);
+  return o.provider === 'github' ? new GitHubPullRequests({ ...api, repo: slug }) : new GitLabMergeRequests({ ...api, project: slug });
+}
+
+/** `owner/repo` (or `group/sub/project`) from ssh://, scp-style or https:// git URLs, without `.git`. */
+export function repoSlug(url: string): string {
+  let path: string;
+  const scp = /^(?:[^@/:]+@)?[^/:]+:(?!\/\/)(.*)$/.exec(url);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) path = new URL(url).pathname;
+  else if (scp) path = scp[1]!;
+  else path = url;
+  const slug = path.replace(/^\/+|\/+$/g, '').replace(/\.git$/, '');
+  if (!slug.includes('/')) throw new Error(`cannot tell the repository (owner/name) from --repo ${url}`);
+  return slug;
+}
+
+/** `kube-latch/<cluster>`, with the cluster name reduced to characters a ref may hold. */
+export function clusterBranch(cluster: string): string {
+  const safe = cluster.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[.-]+|[.-]+$/g, '').replace(/\.{2,}/g, '.');
+  if (safe === '' || safe.endsWith('.lock')) throw new Error(`--cluster-name "${cluster}" cannot name a branch`);
+  return `kube-latch/${safe}`;
+}
+
+/** Updates the open PR for spec.head, or creates one; a concurrent create (422/409) falls back to update. */
+export async function upsertPullRequest(prs: PullRequests, spec: PullRequestSpec): Promise<{ pr: PullRequest; action: 'created' | 'updated' }> {
+  const open = await prs.findOpen(spec.head);
+  if (open) return { pr: await prs.update(open, spec), action: 'updated' };
+  try {
+    return { pr: await prs.create(spec), action: 'created' };
+  } catch (err) {
+    if (!(err instanceof ApiError) || (err.status !== 422 && err.status !== 409)) throw err;
+    const raced = await prs.findOpen(spec.head);
+    if (!raced) throw err;
+    return { pr: await prs.update(raced, spec), action: 'updated' };
+  }
+}
+
+export interface ProposeOptions {
+  /** the PR branch, e.g. clusterBranch(cluster) */
+  readonly branch: string;
+  /** keep the changes the branch already proposes (default true; false for a one-off PR) */
+  readonly carryOver?: boolean;
+  /** PR title; default the commit title */
+  readonly title?: string;
+  /** PR body; default a table of the proposed changes */
+  readonly body?: string;
+  readonly cluster?: string;
+  /** checked before the push and before the API calls */
+  readonly mayPush?: () => boolean;
+}
+
+export interface ProposeResult {
+  /** pushed/up-to-date: the PR is open and current; unchanged: the base holds everything, no PR touched */
+  readonly status: 'pushed' | 'up-to-date' | 'unchanged' | 'not-leader';
+  readonly pr?: PullRequest;
+  readonly action?: 'created' | 'updated';
+  readonly commit?: string;
+  /** the caller's changes */
+  readonly outcomes: readonly ChangeOutcome[];
+  /** everything the branch proposes */
+  readonly proposed: readonly ChangeOutcome[];
+}
+
+export async function proposeChanges(repo: GitRepo, prs: PullRequests, changes: readonly Change[], o: ProposeOptions): Promise<ProposeResult> {
+  const res = await repo.commitToBranch(changes, o.branch, { carryOver: o.carryOver ?? true, ...(o.mayPush ? { mayPush: o.mayPush } : {}) });
+  const base = { outcomes: res.outcomes, proposed: res.proposed, ...(res.commit ? { commit: res.commit } : {}) };
+  if (res.status === 'unchanged' || res.status === 'not-leader') return { status: res.status, ...base };
+  if (o.mayPush && !o.mayPush()) return { status: 'not-leader', ...base };
+  const { pr, action } = await upsertPullRequest(prs, {
+    head: o.branch,
+    base: repo.branch,
+    title: o.title ?? res.message?.title ?? 'kube-latch',
+    body: o.body ?? pullRequestBody(res.proposed, o.cluster !== undefined ? { cluster: o.cluster } : {}),
+  });
+  return { status: res.status, pr, action, ...base };
+}
