@@ -1,7 +1,8 @@
 // `kube-latch webhook`: the HTTPS admission server (DESIGN §3, §5, §6). Runs until SIGTERM or SIGINT,
 // then drains in-flight requests and exits 0.
+import { isIP } from 'node:net';
 import { CERTS_MODES, loadTlsSource, TlsSourceError, UnsupportedCertsModeError } from '../certs/source.ts';
-import { policyFromFlags, PolicyError, type PolicyDefaults } from '../latch/index.ts';
+import { describePolicy, policyFromFlags, PolicyError, type PolicyDefaults } from '../latch/index.ts';
 import { createLogger } from '../log.ts';
 import { choice, helpText, int, parseFlags, str, UsageError, type FlagSpec } from './flags.ts';
 
@@ -44,12 +45,14 @@ export async function run(argv: string[]): Promise<number> {
     min: int(f, 'min-replicas'),
     max: int(f, 'max-replicas'),
   };
+  let policy;
   try {
-    policyFromFlags(defaults);
+    policy = policyFromFlags(defaults);
   } catch (e) {
     if (e instanceof PolicyError) throw new UsageError(e.message);
     throw e;
   }
+  if (isIP(bindAddress) === 0) throw new UsageError(`--bind-address must be an IP address, got "${bindAddress}"`);
   if (port !== 0 && port === metricsPort) throw new UsageError(`--port and --metrics-port must differ, both are ${port}`);
 
   const log = createLogger('webhook', level);
@@ -64,6 +67,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     throw e;
   }
+  log.info({ policy: describePolicy(policy), certs: mode, certDir: mode === 'file' ? certDir : undefined }, 'serving certificate ready; starting webhook');
 
   // Loaded only now, so that flag errors and --help do not pay for express and prom-client.
   const { startWebhook } = await import('../admission/server.ts');

@@ -163,6 +163,7 @@ describe('kube-latch webhook flags', { timeout: 60_000 }, () => {
     ['min above max', ['--min-replicas', '5', '--max-replicas', '2'], {}, /min-replicas 5 exceeds max-replicas 2/],
     ['a port that is not a number', ['--port', 'https'], {}, /--port must be a non-negative integer/],
     ['a port out of range', ['--metrics-port', '70000'], {}, /--metrics-port must be at most 65535/],
+    ['a bind address that is not an IP', ['--bind-address', 'example.org'], {}, /--bind-address must be an IP address/],
     ['the same port twice', ['--port', '9443', '--metrics-port', '9443'], {}, /must differ/],
     ['an unknown --certs mode', ['--certs', 'acme'], {}, /--certs must be one of file, self-signed/],
     ['self-signed, not built yet', ['--certs', 'self-signed'], {}, /not available yet/],
