@@ -78,9 +78,10 @@ export const SELF_SIGNED_FLAGS: FlagSpec[] = [
   { name: 'ca-lifetime', type: 'string', arg: 'DURATION', default: DEFAULT_CA_LIFETIME, help: 'self-signed: CA validity; renewed at 2/3' },
   { name: 'cert-lifetime', type: 'string', arg: 'DURATION', default: DEFAULT_CERT_LIFETIME, help: 'self-signed: serving certificate validity; renewed at 2/3' },
   { name: 'cert-san', type: 'string', multiple: true, default: [], arg: 'NAME|IP', help: 'self-signed: extra DNS name or IP in the serving certificate' },
+  { name: 'kubeconfig', type: 'string', arg: 'FILE', help: 'self-signed: kubeconfig for the CA Secret and caBundle (default: in-cluster service account)' },
 ];
 
-/** Reads SELF_SIGNED_FLAGS (plus `kubeconfig` when the command has it). Throws UsageError. */
+/** Reads SELF_SIGNED_FLAGS. Throws UsageError. */
 export function selfSignedConfigFromFlags(v: FlagValues): SelfSignedConfig {
   const namespace = str(v, 'namespace') || podNamespace();
   if (!namespace) throw new UsageError('--namespace is required with --certs self-signed outside a cluster');

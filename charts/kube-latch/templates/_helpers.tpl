@@ -58,6 +58,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "%s-tls" (include "kube-latch.fullname" .) }}
 {{- end }}
 
+{{/* The metrics Service: a Service name is a DNS label, 63 characters at most. */}}
+{{- define "kube-latch.metricsServiceName" -}}
+{{- printf "%s-metrics" (include "kube-latch.fullname" . | trunc 55 | trimSuffix "-") }}
+{{- end }}
+
 {{/* The Lease that elects the one watcher allowed to write. */}}
 {{- define "kube-latch.leaseName" -}}
 {{- printf "%s-watcher" (include "kube-latch.fullname" .) }}

@@ -398,8 +398,18 @@ describe('self-signed: flags', () => {
         KUBE_LATCH_CA_LIFETIME: '90s',
         KUBE_LATCH_CERT_LIFETIME: '30',
         KUBE_LATCH_CERT_SAN: '127.0.0.1,hook.local',
+        KUBE_LATCH_KUBECONFIG: '/etc/kl/kubeconfig',
       }),
-      { namespace: 'tools', serviceName: 'kl', webhookConfig: 'kl-hook', caSecret: 'kl-ca', caLifetimeSeconds: 90, certLifetimeSeconds: 30, extraSans: ['127.0.0.1', 'hook.local'] },
+      {
+        namespace: 'tools',
+        serviceName: 'kl',
+        webhookConfig: 'kl-hook',
+        caSecret: 'kl-ca',
+        caLifetimeSeconds: 90,
+        certLifetimeSeconds: 30,
+        extraSans: ['127.0.0.1', 'hook.local'],
+        kubeconfig: '/etc/kl/kubeconfig',
+      },
     );
     const d = parse(['--namespace', 'ns']);
     assert.equal(d.caLifetimeSeconds, 8760 * HOUR);
