@@ -451,7 +451,7 @@ describe('certificates', () => {
     assert.deepEqual(serving.spec.dnsNames, ['kl-kube-latch', 'kl-kube-latch.latch', 'kl-kube-latch.latch.svc', 'kl-kube-latch.latch.svc.cluster.local']);
     assert.ok(serving.spec.usages.includes('server auth'));
     const mwc = find(objs, 'MutatingWebhookConfiguration');
-    assert.equal(mwc.metadata.annotations['cert-manager.io/inject-ca-from'], `latch/${serving.metadata.name}`);
+    assert.equal(mwc.metadata.annotations?.['cert-manager.io/inject-ca-from'], `latch/${serving.metadata.name}`);
     // The webhook serves the Certificate's Secret from /tls with --certs file.
     const webhook = container(objs, 'webhook');
     const e = env(webhook);
