@@ -225,10 +225,10 @@ export class RepoIndex {
     return out.sort((x, y) => x.file.localeCompare(y.file) || x.doc.index - y.doc.index);
   }
 
-  /** Broken files that look like they declare the workload (`kind: K` and `name: N` lines). */
+  /** Broken files that look like they declare the workload (a `kind: K` line and a `name: N` entry). */
   private brokenMentioning(ref: WorkloadRef): string[] {
     const kind = new RegExp(`^\\s*kind:\\s*["']?${escapeRe(ref.kind)}["']?\\s*(#.*)?$`, 'im');
-    const name = new RegExp(`^\\s*name:\\s*["']?${escapeRe(ref.name)}["']?\\s*(#.*)?$`, 'm');
+    const name = new RegExp(`(^|[\\s{,])name:\\s*["']?${escapeRe(ref.name)}["']?\\s*($|[,}#])`, 'm');
     const out: string[] = [];
     for (const [file, e] of this.files) if (e.brokenText !== undefined && kind.test(e.brokenText) && name.test(e.brokenText)) out.push(file);
     return out.sort();
