@@ -1,0 +1,400 @@
+// `up` and `down` for a local control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler
+// and kwok (fake Nodes, so pods turn Ready and rollouts progress), all on loopback, all detached so that
+// they outlive the CLI. DIR holds everything: state.json (pids, ports), kubeconfig, pki/, etcd/, logs/.
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
+import { join, resolve } from 'node:path';
+import { call, probe, type ApiCredentials } from './api.ts';
+import { createClusterPki } from './pki.ts';
+import { alive, freePort, sleep, spawnDetached, stopGroup } from './processes.ts';
+import { ensureToolchain, type Toolchain } from './toolchain.ts';
+
+export interface UpOptions {
+  dir: string;
+  /** fake kwok Nodes to create (default 3) */
+  nodes?: number;
+  /** progress lines (default: stderr) */
+  progress?: (line: string) => void;
+  /** a toolchain already at hand; default ensureToolchain() */
+  toolchain?: Toolchain;
+}
+
+export interface DevCluster {
+  /** DIR/kubeconfig: a cluster-admin client certificate, certificates embedded */
+  kubeconfig: string;
+  /** folder holding kubectl, helm and the control-plane binaries */
+  bin: string;
+  /** https://127.0.0.1:PORT */
+  server: string;
+  dir: string;
+  processes: ProcessRecord[];
+  /** whether this call started the cluster (false: it was already running) */
+  started: boolean;
+}
+
+export interface ProcessRecord {
+  name: Component;
+  pid: number;
+  /** the path it was started from; a pid whose argv[0] differs was reused by another program */
+  exe: string;
+}
+
+export type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kwok';
+
+interface State {
+  version: 1;
+  server: string;
+  kubeconfig: string;
+  bin: string;
+  nodes: number;
+  ports: { etcd: number; etcdPeer: number; apiserver: number };
+  processes: ProcessRecord[];
+  startedAt: string;
+}
+
+const STATE = 'state.json';
+const READY_TIMEOUT_MS = 180_000;
+const SERVICE_CIDR = '10.96.0.0/16';
+const POD_CIDR = '10.244.0.0/16';
+
+const stderrProgress = (l: string): void => void process.stderr.write(l + '\n');
+
+/** Starts a dev cluster in DIR, or returns the one already running there. */
+export async function up(opts: UpOptions): Promise<DevCluster> {
+  const dir = resolve(opts.dir);
+  const nodes = opts.nodes ?? 3;
+  if (!Number.isInteger(nodes) || nodes < 0) throw new Error(`nodes must be a non-negative integer, got ${nodes}`);
+  const progress = opts.progress ?? stderrProgress;
+  mkdirSync(join(dir, 'logs'), { recursive: true });
+  return withLock(dir, async () => {
+    const existing = readState(dir);
+    if (existing) {
+      if (await isRunning(dir, existing)) {
+        progress(`dev-cluster: already running at ${existing.server} (${dir})`);
+        return result(dir, existing, false);
+      }
+      progress('dev-cluster: previous cluster in this folder is not healthy; stopping what is left and starting afresh');
+      await stopAll(dir, existing, progress);
+    }
+    const toolchain = opts.toolchain ?? (await ensureToolchain({ progress }));
+    return start(dir, nodes, toolchain, progress);
+  });
+}
+
+/** Stops every process the dev cluster in DIR started and removes its state. Logs stay in DIR/logs. */
+export async function down(opts: { dir: string; progress?: (line: string) => void }): Promise<{ stopped: number }> {
+  const dir = resolve(opts.dir);
+  const progress = opts.progress ?? stderrProgress;
+  if (!existsSync(dir)) return { stopped: 0 };
+  return withLock(dir, async () => {
+    const state = readState(dir);
+    if (!state) {
+      progress(`dev-cluster: nothing running in ${dir}`);
+      return { stopped: 0 };
+    }
+    const stopped = await stopAll(dir, state, progress);
+    progress(`dev-cluster: stopped ${stopped} processes`);
+    return { stopped };
+  });
+}
+
+/** The state recorded in DIR, if any (for tests and tooling). */
+export function readState(dir: string): State | undefined {
+  const file = join(resolve(dir), STATE);
+  if (!existsSync(file)) return undefined;
+  return JSON.parse(readFileSync(file, 'utf8')) as State;
+}
+
+async function start(dir: string, nodes: number, tc: Toolchain, progress: (l: string) => void): Promise<DevCluster> {
+  const t0 = Date.now();
+  const since = (): string => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
+  const pkiDir = join(dir, 'pki');
+  const etcdDir = join(dir, 'etcd');
+  rmSync(etcdDir, { recursive: true, force: true });
+  mkdirSync(pkiDir, { recursive: true, mode: 0o700 });
+
+  const pki = createClusterPki();
+  const file = (name: string, content: string): string => {
+    const p = join(pkiDir, name);
+    writeFileSync(p, content, { mode: 0o600 });
+    return p;
+  };
+  const caCrt = file('ca.crt', pki.caCert);
+  file('ca.key', pki.caKey);
+  const servingCrt = file('apiserver.crt', pki.servingCert);
+  const servingKey = file('apiserver.key', pki.servingKey);
+  const saKey = file('sa.key', pki.serviceAccountKey);
+  const saPub = file('sa.pub', pki.serviceAccountPub);
+
+  const ports = { etcd: await freePort(), etcdPeer: await freePort(), apiserver: await freePort() };
+  const server = `https://127.0.0.1:${ports.apiserver}`;
+  const kubeconfig = join(dir, 'kubeconfig');
+  writeFileSync(kubeconfig, renderKubeconfig(server, pki.caCert, pki.adminCert, pki.adminKey), { mode: 0o600 });
+  const creds: ApiCredentials = { server, ca: pki.caCert, cert: pki.adminCert, key: pki.adminKey };
+
+  const state: State = {
+    version: 1,
+    server,
+    kubeconfig,
+    bin: tc.binDir,
+    nodes,
+    ports,
+    processes: [],
+    startedAt: new Date().toISOString(),
+  };
+  const launch = (name: Component, exe: string, args: string[]): void => {
+    const pid = spawnDetached(exe, args, join(dir, 'logs', `${name}.log`));
+    state.processes.push({ name, pid, exe });
+    writeState(dir, state); // recorded at once, so `down` can stop a half-started cluster
+  };
+
+  try {
+    const etcdUrl = `http://127.0.0.1:${ports.etcd}`;
+    const peerUrl = `http://127.0.0.1:${ports.etcdPeer}`;
+    launch('etcd', tc.etcd, [
+      '--name=default',
+      `--data-dir=${etcdDir}`,
+      `--listen-client-urls=${etcdUrl}`,
+      `--advertise-client-urls=${etcdUrl}`,
+      `--listen-peer-urls=${peerUrl}`,
+      `--initial-advertise-peer-urls=${peerUrl}`,
+      `--initial-cluster=default=${peerUrl}`,
+      // A throwaway cluster: skipping fsync makes every write cheap. (etcd 3.5+; 3.4 lacks the flag.)
+      '--unsafe-no-fsync=true',
+      '--log-level=warn',
+    ]);
+    await waitFor('etcd /health', () => httpOk(`${etcdUrl}/health`), state, dir);
+    progress(`dev-cluster: etcd ready (${since()})`);
+
+    launch('kube-apiserver', tc.kubeApiserver, [
+      `--etcd-servers=${etcdUrl}`,
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      `--secure-port=${ports.apiserver}`,
+      `--cert-dir=${pkiDir}`,
+      `--tls-cert-file=${servingCrt}`,
+      `--tls-private-key-file=${servingKey}`,
+      `--client-ca-file=${caCrt}`,
+      '--authorization-mode=RBAC',
+      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+      `--service-account-key-file=${saPub}`,
+      `--service-account-signing-key-file=${saKey}`,
+      '--allow-privileged=true',
+      // The `kubernetes` Service cannot have a loopback endpoint; nothing in a kwok cluster dials it.
+      '--endpoint-reconciler-type=none',
+      '--profiling=false',
+    ]);
+    await waitFor('kube-apiserver /readyz', async () => (await probe(creds, '/readyz')) === 200, state, dir);
+    progress(`dev-cluster: kube-apiserver ready at ${server} (${since()})`);
+
+    launch('kube-controller-manager', tc.kubeControllerManager, [
+      `--kubeconfig=${kubeconfig}`,
+      '--leader-elect=false',
+      '--secure-port=0',
+      `--service-account-private-key-file=${saKey}`,
+      `--root-ca-file=${caCrt}`,
+      '--use-service-account-credentials=false',
+    ]);
+    launch('kube-scheduler', tc.kubeScheduler, [`--kubeconfig=${kubeconfig}`, '--leader-elect=false', '--secure-port=0']);
+    launch('kwok', tc.kwok, [
+      `--kubeconfig=${kubeconfig}`,
+      '--manage-all-nodes=true',
+      `--cidr=${POD_CIDR}`,
+      ...tc.kwokStages.flatMap((s) => ['-c', s]),
+    ]);
+
+    for (let i = 0; i < nodes; i++) {
+      const res = await call(creds, 'POST', '/api/v1/nodes', fakeNode(`kwok-node-${i}`));
+      if (res.status !== 201 && res.status !== 409) throw new Error(`creating node kwok-node-${i}: HTTP ${res.status} ${res.body.slice(0, 200)}`);
+    }
+    await waitFor(`${nodes} Ready nodes`, async () => (await readyNodes(creds)) >= nodes, state, dir);
+    progress(`dev-cluster: ${nodes} kwok nodes Ready (${since()})`);
+    await waitFor(
+      'ServiceAccount default/default',
+      async () => (await probe(creds, '/api/v1/namespaces/default/serviceaccounts/default')) === 200,
+      state,
+      dir,
+    );
+    progress(`dev-cluster: up in ${since()}: kubeconfig ${kubeconfig}`);
+    return result(dir, state, true);
+  } catch (err) {
+    progress(`dev-cluster: start failed, stopping what was started (logs stay in ${join(dir, 'logs')})`);
+    await stopAll(dir, state, () => {});
+    throw err;
+  }
+}
+
+/** Polls `ready` every 100 ms; fails early, naming the log, when one of our processes has died. */
+async function waitFor(what: string, ready: () => Promise<boolean>, state: State, dir: string): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    if (await ready()) return;
+    const dead = state.processes.find((p) => !alive(p.pid, p.exe));
+    if (dead) {
+      const log = join(dir, 'logs', `${dead.name}.log`);
+      throw new Error(`${dead.name} exited while waiting for ${what}; last log line: ${lastLine(log)} (see ${log})`);
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${READY_TIMEOUT_MS / 1000}s waiting for ${what} (logs in ${join(dir, 'logs')})`);
+    await sleep(100);
+  }
+}
+
+async function isRunning(dir: string, state: State): Promise<boolean> {
+  if (!state.processes.every((p) => alive(p.pid, p.exe))) return false;
+  if (state.processes.length !== 5) return false;
+  const creds = credsFromKubeconfig(state);
+  return creds !== undefined && (await probe(creds, '/readyz')) === 200 && existsSync(join(dir, 'kubeconfig'));
+}
+
+/** Stops the components in reverse dependency order, then removes state, kubeconfig, pki and etcd data. */
+async function stopAll(dir: string, state: State, progress: (l: string) => void): Promise<number> {
+  let stopped = 0;
+  const stop = async (p: ProcessRecord): Promise<void> => {
+    if (!alive(p.pid, p.exe)) return;
+    await stopGroup(p.pid);
+    stopped++;
+    progress(`dev-cluster: stopped ${p.name} (pid ${p.pid})`);
+  };
+  const byName = (names: Component[]): ProcessRecord[] => state.processes.filter((p) => names.includes(p.name));
+  await Promise.all(byName(['kwok', 'kube-scheduler', 'kube-controller-manager']).map(stop));
+  for (const p of byName(['kube-apiserver'])) await stop(p);
+  for (const p of byName(['etcd'])) await stop(p);
+  for (const name of [STATE, 'kubeconfig', 'pki', 'etcd']) rmSync(join(dir, name), { recursive: true, force: true });
+  return stopped;
+}
+
+function result(dir: string, state: State, started: boolean): DevCluster {
+  return { kubeconfig: state.kubeconfig, bin: state.bin, server: state.server, dir, processes: state.processes, started };
+}
+
+function writeState(dir: string, state: State): void {
+  const tmp = join(dir, `${STATE}.tmp`);
+  writeFileSync(tmp, JSON.stringify(state, null, 2) + '\n');
+  renameSync(tmp, join(dir, STATE));
+}
+
+/** An exclusive lock on DIR for the duration of fn, so that two `up`s never start two clusters. */
+async function withLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  const lock = join(dir, '.lock');
+  const deadline = Date.now() + 30 * 60_000; // an `up` may be building the toolchain
+  for (;;) {
+    try {
+      const fd = openSync(lock, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = Number(readFileSync(lock, 'utf8').trim());
+      if (!Number.isInteger(holder) || holder <= 0 || !alive(holder)) {
+        rmSync(lock, { force: true }); // left behind by a process that died
+        continue;
+      }
+      if (Date.now() > deadline) throw new Error(`${lock} is held by pid ${holder}`);
+      await sleep(200);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+/** The admin credential back from DIR/kubeconfig (rendered by renderKubeconfig, so one value per key). */
+function credsFromKubeconfig(state: State): ApiCredentials | undefined {
+  try {
+    const text = readFileSync(state.kubeconfig, 'utf8');
+    const field = (k: string): string => {
+      const m = new RegExp(`\\s${k}: (\\S+)`).exec(text);
+      return Buffer.from(m?.[1] ?? '', 'base64').toString('utf8');
+    };
+    return {
+      server: state.server,
+      ca: field('certificate-authority-data'),
+      cert: field('client-certificate-data'),
+      key: field('client-key-data'),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+function renderKubeconfig(server: string, ca: string, cert: string, key: string): string {
+  const b64 = (s: string): string => Buffer.from(s).toString('base64');
+  return [
+    'apiVersion: v1',
+    'kind: Config',
+    'clusters:',
+    '- name: kube-latch-dev',
+    '  cluster:',
+    `    server: ${server}`,
+    `    certificate-authority-data: ${b64(ca)}`,
+    'users:',
+    '- name: kube-latch-admin',
+    '  user:',
+    `    client-certificate-data: ${b64(cert)}`,
+    `    client-key-data: ${b64(key)}`,
+    'contexts:',
+    '- name: kube-latch-dev',
+    '  context:',
+    '    cluster: kube-latch-dev',
+    '    user: kube-latch-admin',
+    '    namespace: default',
+    'current-context: kube-latch-dev',
+    '',
+  ].join('\n');
+}
+
+/** A Node for kwok to manage, like kwok's documented example but without its NoSchedule taint. */
+function fakeNode(name: string): object {
+  const resources = { cpu: '32', memory: '256Gi', pods: '110' };
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: {
+      name,
+      annotations: { 'node.alpha.kubernetes.io/ttl': '0', 'kwok.x-k8s.io/node': 'fake' },
+      labels: {
+        'kubernetes.io/arch': 'amd64',
+        'kubernetes.io/os': 'linux',
+        'kubernetes.io/hostname': name,
+        'node-role.kubernetes.io/agent': '',
+        type: 'kwok',
+      },
+    },
+    status: { allocatable: resources, capacity: resources },
+  };
+}
+
+async function readyNodes(creds: ApiCredentials): Promise<number> {
+  try {
+    const res = await call(creds, 'GET', '/api/v1/nodes');
+    if (res.status !== 200) return 0;
+    const list = JSON.parse(res.body) as { items: { status?: { conditions?: { type: string; status: string }[] } }[] };
+    return list.items.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
+  } catch {
+    return 0;
+  }
+}
+
+function httpOk(url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = httpGet(url, { timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+  });
+}
+
+function lastLine(file: string): string {
+  try {
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    return (lines[lines.length - 1] ?? '').slice(0, 300);
+  } catch {
+    return '(no log)';
+  }
+}
