@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Debian packages the tests need: git (remotes), openssh (a real sshd for the SSH auth path),
-# apache2-utils-free git http-backend comes with git. Idempotent and quiet when all are present.
+# Debian packages the tests need: git (remotes, and git http-backend for the HTTPS auth path), openssh (a
+# real sshd for the SSH auth path), chromium with fonts (renders simulate --plot SVGs to PNG).
+# Idempotent and quiet when all are present.
 set -euo pipefail
 need=()
-for pkg in git openssh-server openssh-client; do
+for pkg in git openssh-server openssh-client chromium fonts-liberation; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
