@@ -46,6 +46,7 @@ export {
   upsertPullRequest,
   createPullRequests,
   clusterBranch,
+  workloadBranch,
   repoSlug,
   GitHubPullRequests,
   GitLabMergeRequests,

@@ -371,9 +371,10 @@ export class GitRepo {
 
 /** A push refused because the remote moved (or a lease went stale): fetch, reset, redo. */
 function isRace(r: RunResult): boolean {
-  return /\[rejected\].*\((fetch first|non-fast-forward|stale info)\)|! \[rejected\]|Updates were rejected because|stale info|cannot lock ref|failed to update ref|incorrect old value/i.test(
-    r.stdout + '\n' + r.stderr,
-  );
+  const text = r.stdout + '\n' + r.stderr;
+  // `[rejected] (fetch first|non-fast-forward|stale info)`, or a server-side lock lost to a concurrent push
+  // ("is at X but expected Y"). Other ref failures (e.g. a branch name clash) are permanent.
+  return /\[rejected\].*\((fetch first|non-fast-forward|stale info)\)/.test(text) || /cannot lock ref .* is at [0-9a-f]+ but expected/.test(text);
 }
 
 function rejection(r: RunResult): string {

@@ -56,6 +56,14 @@ export function clusterBranch(cluster: string): string {
   return `kube-latch/${safe}`;
 }
 
+/**
+ * The branch of a one-off PR for one workload, e.g. `kube-latch/eu-1-revert-prod-web`. It is a sibling
+ * of the cluster branch, never below it: git cannot hold both `a/b` and `a/b/c`.
+ */
+export function workloadBranch(cluster: string, purpose: string, ref: { namespace: string; name: string }): string {
+  return clusterBranch(`${cluster}-${purpose}-${ref.namespace}-${ref.name}`);
+}
+
 /** Updates the open PR for spec.head, or creates one; a concurrent create (422/409) falls back to update. */
 export async function upsertPullRequest(prs: PullRequests, spec: PullRequestSpec): Promise<{ pr: PullRequest; action: 'created' | 'updated' }> {
   const open = await prs.findOpen(spec.head);
