@@ -145,7 +145,7 @@ export class GitRepo {
    * the remote is unreachable (retryable: call again later) or the retries run out.
    */
   commitAndPush(changes: readonly Change[], o: WriteOptions = {}): Promise<PushResult> {
-    return this.exclusive(async () => {
+    return this.exclusive(() => this.restoringBase(async (landed) => {
       const max = this.opts.retry?.maxAttempts ?? 8;
       for (let attempt = 1; ; attempt++) {
         await this.syncUnlocked();
@@ -159,13 +159,13 @@ export class GitRepo {
         if (o.mayPush && !o.mayPush()) return { status: 'not-leader', outcomes, attempts: attempt - 1 };
         const r = await this.git(['push', '--porcelain', 'origin', `HEAD:refs/heads/${this.branch}`], true);
         if (r.code === 0) {
-          this.dirty.clear();
+          landed();
           this.log?.info({ commit, branch: this.branch, attempts: attempt, changes: written.length }, message.title);
           return { status: 'pushed', commit, message, outcomes, attempts: attempt };
         }
         await this.afterRejectedPush('push', r, attempt, max);
       }
-    });
+    }));
   }
 
   /**
@@ -174,7 +174,7 @@ export class GitRepo {
    * Nothing is pushed when the base already holds everything or the branch already holds this proposal.
    */
   commitToBranch(changes: readonly Change[], branch: string, o: WriteOptions & { carryOver?: boolean } = {}): Promise<BranchResult> {
-    return this.exclusive(async () => {
+    return this.exclusive(() => this.restoringBase(async () => {
       const max = this.opts.retry?.maxAttempts ?? 8;
       for (let attempt = 1; ; attempt++) {
         await this.syncUnlocked();
@@ -201,7 +201,22 @@ export class GitRepo {
         }
         await this.afterRejectedPush(`push to ${branch}`, r, attempt, max);
       }
-    });
+    }));
+  }
+
+  /**
+   * Runs a write flow, then puts the work tree and the index back on the remote tracked branch unless
+   * the flow's commit landed there: a commit that was not pushed (lost leadership, an error, a PR
+   * branch) must never show in lookups as git's declared value.
+   */
+  private async restoringBase<T>(flow: (landed: () => void) => Promise<T>): Promise<T> {
+    let onBase = false;
+    try {
+      return await flow(() => (onBase = true));
+    } finally {
+      if (onBase) this.dirty.clear();
+      else await this.resetUnlocked().catch((err: unknown) => this.log?.warn({ err: (err as Error).message }, 'could not reset the work tree'));
+    }
   }
 
   private async afterRejectedPush(op: string, r: RunResult, attempt: number, max: number): Promise<void> {
@@ -259,12 +274,17 @@ export class GitRepo {
   }
 
   private async syncUnlocked(): Promise<SyncResult> {
-    const prev = await this.revParse('HEAD');
     const f = await this.git(['fetch', '-q', '--no-tags', 'origin', `+refs/heads/${this.branch}:refs/remotes/origin/${this.branch}`], true);
     if (f.code !== 0) {
       if (/couldn't find remote ref/i.test(f.stderr)) throw new GitError('config', `fetch: branch ${this.branch} does not exist on ${this.remote.printable}`);
       throw classify('fetch', f, this.hostHint());
     }
+    return this.resetUnlocked();
+  }
+
+  /** Hard-resets the work tree to the last fetched tip of the tracked branch and updates the index. */
+  private async resetUnlocked(): Promise<SyncResult> {
+    const prev = await this.revParse('HEAD');
     await this.must('reset', ['checkout', '-q', '-f', '-B', this.branch, `refs/remotes/origin/${this.branch}`]);
     await this.must('reset', ['clean', '-q', '-ffd']);
     const head = (await this.revParse('HEAD'))!;
