@@ -1,5 +1,123 @@
-// Placeholder until its issue lands; replaced by the real subcommand.
-export async function run(_argv: string[]): Promise<number> {
-  process.stderr.write('kube-latch diff: not built yet\n');
-  return 1;
+// `kube-latch diff`: the latching-aware successor of kubediff. For every opted-in workload: where git
+// declares it, declared and live values, the band, and a state. Exit 0 when all are in band, 1 when any
+// is not (or cannot be located), 2 for usage errors and for trouble reaching the repo or the cluster
+// (like diff(1) and `kubectl diff`, so that CI never mistakes a broken run for drift).
+import { GitError } from '../git/exec.ts';
+import { firstLine, KubeConfigError, loadKubeConfig, type KubeConfig } from '../kube/client.ts';
+import { PolicyError, policyFromFlags, type PolicyDefaults } from '../latch/index.ts';
+import { bool, helpText, int, list, parseFlags, requireStr, str, UsageError, type FlagSpec } from './flags.ts';
+
+export const diffFlags: FlagSpec[] = [
+  { name: 'repo', type: 'string', arg: 'PATH|URL', help: 'git repository: a local directory (read as it is, uncommitted edits included) or a URL (shallow-cloned into a temp dir)' },
+  { name: 'path', type: 'string', multiple: true, arg: 'DIR', help: 'repo-relative directory or file to search for manifests (default: the whole tree)' },
+  { name: 'branch', type: 'string', arg: 'B', help: "branch to clone (default: the remote's default branch; with a local PATH: clone that branch instead of reading the work tree)" },
+  { name: 'kubeconfig', type: 'string', arg: 'FILE', help: 'kubeconfig file (default: $KUBECONFIG, else the in-cluster service account)' },
+  { name: 'namespace', type: 'string', arg: 'NS', help: 'only this namespace (default: all namespaces)' },
+  { name: 'json', type: 'boolean', help: 'print one JSON document (fields in docs/troubleshooting.md) instead of the table' },
+  { name: 'ladder', type: 'string', arg: 'LADDER', help: "default ladder, as the watcher's --ladder: 1-2-5, sig1, decade, step:N, exact", default: '1-2-5' },
+  { name: 'tolerance', type: 'string', arg: 'R', help: "default band ratio r ≥ 1, as the watcher's --tolerance", default: '2' },
+  { name: 'min-replicas', type: 'string', arg: 'N', help: 'default lower bound (default 0)' },
+  { name: 'max-replicas', type: 'string', arg: 'N', help: 'default upper bound (default unbounded)' },
+  { name: 'workload-kind', type: 'string', multiple: true, arg: 'G/V/Kind', help: 'extra workload kind with a scale subresource, e.g. apps.example.com/v1/Widget' },
+  { name: 'ssh-key', type: 'string', arg: 'FILE', help: 'private key for an ssh:// or user@host:path repo' },
+  { name: 'known-hosts', type: 'string', arg: 'FILE', help: 'known_hosts for the ssh repo (checked strictly)' },
+  { name: 'token-file', type: 'string', arg: 'FILE', help: 'file holding an HTTPS token (never printed)' },
+];
+
+const SUMMARY = `Compares the replicas that git declares with the live replicas of every workload labelled
+kube-latch.io/enabled=true, under each workload's latch policy (annotations, else the defaults below;
+an HPA's min/max when the workload has no bound annotation). One row per workload; its STATE is:
+
+  in-band         live lies in band(declared). Never drift, whatever the difference.
+  latch-due N     live lies outside the band and the watcher would write N to git: latch(live) when live
+                  is above the band (after --settle-up). Below the band the watcher latches the peak of the
+                  last --settle-down, which diff cannot see: N = latch(live) is the lowest it would write.
+  out-of-band     live lies outside the band, but no latch can move git: min/max-replicas (or the HPA's
+                  bounds) clamp latch(live) to the declared value, or downward to a value not below it.
+  unlocated       no marker, kube-latch.io/source annotation or manifest declares its replicas.
+  ambiguous       several places do; they are listed.
+  invalid-policy  a kube-latch.io annotation is invalid, so the webhook and watcher leave it alone.
+
+Files that do not parse are listed (file and first error) and never stop the run.
+Exit status: 0 when every workload is in-band (or there are none); 1 when any is latch-due, out-of-band,
+unlocated, ambiguous or invalid-policy; 2 for a usage error, or when the repo or the cluster cannot be read.
+Colour only when stdout is a terminal and NO_COLOR is unset.`;
+
+export async function run(argv: string[]): Promise<number> {
+  const f = parseFlags(diffFlags, argv);
+  if (f['help']) {
+    process.stdout.write(helpText('kube-latch diff --repo PATH|URL [--path DIR…] [--branch B] [--kubeconfig FILE] [--json] [flags]', SUMMARY, diffFlags));
+    return 0;
+  }
+  const repo = requireStr(f, 'repo');
+  const defaults: PolicyDefaults = { ladder: str(f, 'ladder'), tolerance: str(f, 'tolerance'), min: int(f, 'min-replicas'), max: int(f, 'max-replicas') };
+  try {
+    policyFromFlags(defaults);
+  } catch (e) {
+    if (e instanceof PolicyError) throw new UsageError(e.message);
+    throw e;
+  }
+  const namespace = str(f, 'namespace');
+  if (namespace !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace)) throw new UsageError(`--namespace "${namespace}" is not a namespace name`);
+  const json = bool(f, 'json');
+
+  let kc: KubeConfig;
+  try {
+    kc = kubeConfigFor(str(f, 'kubeconfig'));
+  } catch (e) {
+    if (e instanceof KubeConfigError) throw new UsageError(e.message);
+    throw e;
+  }
+
+  // Loaded only now, so that --help and flag errors stay fast.
+  const { openRepoSource, readCluster, diffRows, renderTable, toJson, exitCodeFor } = await import('../diff/index.ts');
+  let source;
+  try {
+    source = await openRepoSource({
+      repo,
+      branch: str(f, 'branch'),
+      paths: list(f, 'path'),
+      auth: { sshKey: str(f, 'ssh-key'), knownHosts: str(f, 'known-hosts'), tokenFile: str(f, 'token-file') },
+    });
+  } catch (e) {
+    return trouble(e instanceof GitError ? e.message : `--repo ${repo}: ${oneLine(e)}`);
+  }
+  try {
+    let view;
+    try {
+      view = await readCluster(kc, { namespace, extraKinds: list(f, 'workload-kind') });
+    } catch (e) {
+      return trouble(`cluster ${kc.getCurrentCluster()?.server ?? ''}: ${firstLine(e)}`);
+    }
+    const idx = source.index;
+    const rows = diffRows({ workloads: view.workloads, hpas: view.hpas, locate: (ref) => idx.locate(ref), defaults });
+    const report = { rows, brokenFiles: idx.brokenFiles, markerProblems: idx.markerProblems, notes: view.notes };
+    const meta = { repo: source.repo, branch: source.branch, revision: source.revision, paths: source.paths, cluster: kc.getCurrentCluster()?.server ?? null };
+    if (json) process.stdout.write(JSON.stringify(toJson(report, meta), null, 2) + '\n');
+    else process.stdout.write(renderTable(report, meta, { color: useColor() }));
+    return exitCodeFor(rows);
+  } finally {
+    await source.close();
+  }
+}
+
+/** --kubeconfig, else $KUBECONFIG (its first file), else the in-cluster service account; never a silent default. */
+function kubeConfigFor(flag: string | undefined): KubeConfig {
+  if (flag) return loadKubeConfig(flag);
+  const first = (process.env['KUBECONFIG'] ?? '').split(':').find((p) => p !== '');
+  return loadKubeConfig(first);
+}
+
+function useColor(): boolean {
+  return process.stdout.isTTY === true && (process.env['NO_COLOR'] ?? '') === '';
+}
+
+function trouble(msg: string): number {
+  process.stderr.write(`kube-latch diff: ${msg}\n`);
+  return 2;
+}
+
+function oneLine(e: unknown): string {
+  const m = e instanceof Error ? e.message : String(e);
+  return m.split('\n')[0]!.slice(0, 300);
 }

@@ -1,0 +1,99 @@
+// The cluster side of `kube-latch diff`: one list per workload kind (label kube-latch.io/enabled=true)
+// and one of HPAs, reduced to the watcher's observation types. Read-only: list is the only verb used.
+import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { ENABLED_LABEL } from '../latch/index.ts';
+import { apiVersionOf, firstLine, HPA, kubeDiscovery, resolveWorkloadKinds, statusOf, type ResourceKind } from '../kube/client.ts';
+import type { HpaObservation, WorkloadObservation } from '../watcher/types.ts';
+
+export interface ClusterView {
+  readonly workloads: WorkloadObservation[];
+  readonly hpas: HpaObservation[];
+  /** kinds not listed and reads that failed without making the diff meaningless */
+  readonly notes: string[];
+}
+
+export interface ReadOptions {
+  /** limit to one namespace; all namespaces otherwise */
+  readonly namespace?: string | undefined;
+  /** extra `group/version/Kind` workload kinds, as the watcher's --workload-kind */
+  readonly extraKinds?: readonly string[];
+}
+
+const PAGE = 500;
+
+export async function readCluster(kc: KubeConfig, o: ReadOptions = {}): Promise<ClusterView> {
+  const api = kc.makeApiClient(CustomObjectsApi);
+  const notes: string[] = [];
+  const { kinds, skipped } = await resolveWorkloadKinds(kubeDiscovery(kc), o.extraKinds ?? []);
+  for (const s of skipped) {
+    if (s.configured) throw new Error(`workload kind ${s.kind}: ${s.reason}`);
+    notes.push(`${s.kind} not listed: ${s.reason}`);
+  }
+  const workloads: WorkloadObservation[] = [];
+  for (const k of kinds) {
+    for (const obj of await listAll(api, k, o.namespace, `${ENABLED_LABEL}=true`)) {
+      const w = toWorkload(k, obj);
+      if (w) workloads.push(w);
+    }
+  }
+  let hpas: HpaObservation[] = [];
+  try {
+    hpas = (await listAll(api, HPA, o.namespace)).map(toHpa).filter((h): h is HpaObservation => h !== undefined);
+  } catch (err) {
+    // Bounds from an HPA only narrow what may latch; without them the rows are still right for every
+    // workload that has no HPA, so say so instead of failing.
+    if (statusOf(err) !== 403 && statusOf(err) !== 404) throw err;
+    notes.push(`cannot list HorizontalPodAutoscalers (${firstLine(err)}): HPA bounds are not applied`);
+  }
+  return { workloads, hpas, notes };
+}
+
+type Obj = {
+  apiVersion?: string;
+  metadata?: { name?: string; namespace?: string; uid?: string; annotations?: Record<string, string> | null };
+  spec?: Record<string, unknown>;
+};
+
+async function listAll(api: CustomObjectsApi, k: ResourceKind, namespace: string | undefined, labelSelector?: string): Promise<Obj[]> {
+  const out: Obj[] = [];
+  let cont: string | undefined;
+  do {
+    const base = { group: k.group, version: k.version, plural: k.plural, limit: PAGE, ...(cont ? { _continue: cont } : {}), ...(labelSelector ? { labelSelector } : {}) };
+    const page = (namespace
+      ? await api.listNamespacedCustomObject({ ...base, namespace })
+      : await api.listClusterCustomObject(base)) as { items?: Obj[]; metadata?: { _continue?: string; continue?: string } };
+    out.push(...(page.items ?? []));
+    cont = page.metadata?._continue ?? page.metadata?.continue;
+  } while (cont);
+  return out;
+}
+
+/** live spec.replicas: a missing field counts as 1, as the apiserver defaults it. */
+function toWorkload(k: ResourceKind, o: Obj): WorkloadObservation | undefined {
+  const name = o.metadata?.name;
+  const namespace = o.metadata?.namespace;
+  if (!name || !namespace) return undefined;
+  const r = o.spec?.['replicas'];
+  return {
+    ref: { namespace, kind: k.kind, name },
+    apiVersion: o.apiVersion ?? apiVersionOf(k),
+    ...(o.metadata?.uid ? { uid: o.metadata.uid } : {}),
+    replicas: typeof r === 'number' && Number.isSafeInteger(r) && r >= 0 ? r : 1,
+    annotations: o.metadata?.annotations ?? {},
+  };
+}
+
+function toHpa(o: Obj): HpaObservation | undefined {
+  const name = o.metadata?.name;
+  const namespace = o.metadata?.namespace;
+  const spec = o.spec as { scaleTargetRef?: { apiVersion?: string; kind?: string; name?: string }; minReplicas?: number; maxReplicas?: number } | undefined;
+  const t = spec?.scaleTargetRef;
+  if (!name || !namespace || !t?.kind || !t.name || typeof spec?.maxReplicas !== 'number') return undefined;
+  return {
+    namespace,
+    name,
+    target: { apiVersion: t.apiVersion ?? '', kind: t.kind, name: t.name },
+    min: typeof spec.minReplicas === 'number' ? spec.minReplicas : 1,
+    max: spec.maxReplicas,
+  };
+}
