@@ -1,8 +1,9 @@
 // The cluster side of `kube-latch diff`: one list per workload kind (label kube-latch.io/enabled=true)
-// and one of HPAs, reduced to the watcher's observation types. Read-only: list is the only verb used.
-import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import { ENABLED_LABEL } from '../latch/index.ts';
-import { apiVersionOf, firstLine, HPA, kubeDiscovery, resolveWorkloadKinds, statusOf, type ResourceKind } from '../kube/client.ts';
+// and one of HPAs, reduced to the watcher's observation types by the watcher's own converters, over the
+// same kinds table. Read-only: list is the only verb used.
+import { CustomObjectsApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { firstLine, HPA, kubeDiscovery, resolveWorkloadKinds, statusOf, type ResourceKind } from '../kube/client.ts';
+import { ENABLED_SELECTOR, toHpa, toWorkload } from '../watcher/informers.ts';
 import type { HpaObservation, WorkloadObservation } from '../watcher/types.ts';
 
 export interface ClusterView {
@@ -31,7 +32,7 @@ export async function readCluster(kc: KubeConfig, o: ReadOptions = {}): Promise<
   }
   const workloads: WorkloadObservation[] = [];
   for (const k of kinds) {
-    for (const obj of await listAll(api, k, o.namespace, `${ENABLED_LABEL}=true`)) {
+    for (const obj of await listAll(api, k, o.namespace, ENABLED_SELECTOR)) {
       const w = toWorkload(k, obj);
       if (w) workloads.push(w);
     }
@@ -48,52 +49,16 @@ export async function readCluster(kc: KubeConfig, o: ReadOptions = {}): Promise<
   return { workloads, hpas, notes };
 }
 
-type Obj = {
-  apiVersion?: string;
-  metadata?: { name?: string; namespace?: string; uid?: string; annotations?: Record<string, string> | null };
-  spec?: Record<string, unknown>;
-};
-
-async function listAll(api: CustomObjectsApi, k: ResourceKind, namespace: string | undefined, labelSelector?: string): Promise<Obj[]> {
-  const out: Obj[] = [];
+async function listAll(api: CustomObjectsApi, k: ResourceKind, namespace: string | undefined, labelSelector?: string): Promise<KubernetesObject[]> {
+  const out: KubernetesObject[] = [];
   let cont: string | undefined;
   do {
     const base = { group: k.group, version: k.version, plural: k.plural, limit: PAGE, ...(cont ? { _continue: cont } : {}), ...(labelSelector ? { labelSelector } : {}) };
     const page = (namespace
       ? await api.listNamespacedCustomObject({ ...base, namespace })
-      : await api.listClusterCustomObject(base)) as { items?: Obj[]; metadata?: { _continue?: string; continue?: string } };
+      : await api.listClusterCustomObject(base)) as { items?: KubernetesObject[]; metadata?: { _continue?: string; continue?: string } };
     out.push(...(page.items ?? []));
     cont = page.metadata?._continue ?? page.metadata?.continue;
   } while (cont);
   return out;
-}
-
-/** live spec.replicas: a missing field counts as 1, as the apiserver defaults it. */
-function toWorkload(k: ResourceKind, o: Obj): WorkloadObservation | undefined {
-  const name = o.metadata?.name;
-  const namespace = o.metadata?.namespace;
-  if (!name || !namespace) return undefined;
-  const r = o.spec?.['replicas'];
-  return {
-    ref: { namespace, kind: k.kind, name },
-    apiVersion: o.apiVersion ?? apiVersionOf(k),
-    ...(o.metadata?.uid ? { uid: o.metadata.uid } : {}),
-    replicas: typeof r === 'number' && Number.isSafeInteger(r) && r >= 0 ? r : 1,
-    annotations: o.metadata?.annotations ?? {},
-  };
-}
-
-function toHpa(o: Obj): HpaObservation | undefined {
-  const name = o.metadata?.name;
-  const namespace = o.metadata?.namespace;
-  const spec = o.spec as { scaleTargetRef?: { apiVersion?: string; kind?: string; name?: string }; minReplicas?: number; maxReplicas?: number } | undefined;
-  const t = spec?.scaleTargetRef;
-  if (!name || !namespace || !t?.kind || !t.name || typeof spec?.maxReplicas !== 'number') return undefined;
-  return {
-    namespace,
-    name,
-    target: { apiVersion: t.apiVersion ?? '', kind: t.kind, name: t.name },
-    min: typeof spec.minReplicas === 'number' ? spec.minReplicas : 1,
-    max: spec.maxReplicas,
-  };
 }

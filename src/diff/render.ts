@@ -146,11 +146,11 @@ export function renderTable(report: DiffReport, meta: DiffMeta, opts: { color: b
   }
 
   if (report.brokenFiles.length) {
-    out.push('', paint(opts.color, '33', 'files that do not parse (never read for a location, never edited):'));
+    out.push('', paint(opts.color, '33', 'files that do not parse (never edited; a workload they seem to declare shows as ambiguous or unlocated):'));
     for (const b of report.brokenFiles) out.push(`  ${b.file}: ${b.error}`);
   }
   if (report.markerProblems.length) {
-    out.push('', paint(opts.color, '33', 'markers that designate nothing:'));
+    out.push('', paint(opts.color, '33', 'kube-latch markers that designate nothing:'));
     for (const m of report.markerProblems) out.push(`  ${m.file}:${m.line}: ${m.message}`);
   }
   if (report.notes.length) {

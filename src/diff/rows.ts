@@ -158,7 +158,7 @@ function rowFor(w: WorkloadObservation, input: DiffInput, hpas: Map<string, HpaO
     const detail =
       verdict.direction === 'up'
         ? `live ${w.replicas} is above band ${formatBand(b)}: the watcher writes ${verdict.to} once it has stayed there for --settle-up`
-        : `live ${w.replicas} is below band ${formatBand(b)}: the watcher writes latch of the peak over the last --settle-down, which diff cannot see; ${verdict.to} = latch(live) is the lowest it would write`;
+        : `live ${w.replicas} is below band ${formatBand(b)}: the watcher writes latch(peak of live over the last --settle-down), a peak diff cannot see; ${verdict.to} = latch(live) is the lowest it would write`;
     return { ...withPolicy, state: 'latch-due', band: b, latchTo: verdict.to, direction: verdict.direction, detail };
   }
   if (verdict.kind === 'held') {

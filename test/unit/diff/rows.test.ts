@@ -94,7 +94,7 @@ const cases: Case[] = [
     w: wl('web', 4),
     loc: at('a.yaml', 7, 20),
     want: { state: 'latch-due', latchTo: 5, direction: 'down' },
-    detail: /peak over the last --settle-down, which diff cannot see; 5 = latch\(live\) is the lowest/,
+    detail: /latch\(peak of live over the last --settle-down\), a peak diff cannot see; 5 = latch\(live\) is the lowest/,
   },
   { name: 'down to 0 from 1', w: wl('web', 0), loc: at('a.yaml', 7, 1), want: { state: 'latch-due', latchTo: 0, direction: 'down' } },
   { name: 'up from declared 0', w: wl('web', 3), loc: at('a.yaml', 7, 0), want: { state: 'latch-due', latchTo: 2, direction: 'up', band: { lo: 0, hi: 0 } } },
