@@ -3,22 +3,25 @@
 // (object, type, reason, message) into one Event whose count and lastTimestamp move, and talks to the
 // apiserver about it at most once per repeat interval. Recording never throws and never blocks.
 import { randomBytes } from 'node:crypto';
-import { CoreV1Api, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, PatchStrategy, setHeaderOptions, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
 import { systemClock, type Clock } from '../watcher/clock.ts';
 import type { EventSink, EventTarget } from '../watcher/types.ts';
 import { firstLine, statusOf } from './client.ts';
 
+/** The two calls the recorder makes: RBAC needs `create` and `patch` on core events, nothing else. */
 export interface EventApi {
   create(namespace: string, body: CoreV1Event): Promise<CoreV1Event>;
-  replace(namespace: string, name: string, body: CoreV1Event): Promise<CoreV1Event>;
+  /** a JSON merge patch of the repeat fields */
+  patch(namespace: string, name: string, repeat: { count: number; lastTimestamp: string }): Promise<unknown>;
 }
 
 export function kubeEventApi(kc: KubeConfig): EventApi {
   const api = kc.makeApiClient(CoreV1Api);
+  const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
   return {
     create: (namespace, body) => api.createNamespacedEvent({ namespace, body }),
-    replace: (namespace, name, body) => api.replaceNamespacedEvent({ namespace, name, body }),
+    patch: (namespace, name, body) => api.patchNamespacedEvent({ namespace, name, body }, merge),
   };
 }
 
@@ -36,7 +39,8 @@ export interface RecorderOptions {
 }
 
 interface Entry {
-  body: CoreV1Event | undefined;
+  /** the Event's name once created */
+  name: string | undefined;
   count: number;
   sentCount: number;
   lastSentAt: number;
@@ -75,7 +79,7 @@ export class EventRecorder implements EventSink {
       this.entries.delete(key);
       this.entries.set(key, entry);
     } else {
-      entry = { body: undefined, count: 0, sentCount: 0, lastSentAt: -Infinity, busy: undefined };
+      entry = { name: undefined, count: 0, sentCount: 0, lastSentAt: -Infinity, busy: undefined };
       this.entries.set(key, entry);
       if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
     }
@@ -101,10 +105,9 @@ export class EventRecorder implements EventSink {
     const now = new Date(this.clock.now());
     const count = e.count;
     try {
-      if (e.body?.metadata?.name) {
-        const body: CoreV1Event = { ...e.body, count, lastTimestamp: now };
+      if (e.name) {
         try {
-          e.body = await this.api.replace(target.namespace, e.body.metadata.name, stripVersion(body));
+          await this.api.patch(target.namespace, e.name, { count, lastTimestamp: now.toISOString() });
           e.sentCount = count;
           return;
         } catch (err) {
@@ -131,16 +134,11 @@ export class EventRecorder implements EventSink {
         reportingComponent: this.component,
         ...(this.instance ? { reportingInstance: this.instance } : {}),
       };
-      e.body = await this.api.create(target.namespace, body);
+      const created = await this.api.create(target.namespace, body);
+      e.name = created.metadata?.name ?? body.metadata!.name;
       e.sentCount = count;
     } catch (err) {
       this.log?.warn({ reason, object: `${target.namespace}/${target.kind}/${target.name}`, err: firstLine(err) }, 'could not record Event');
     }
   }
-}
-
-function stripVersion(e: CoreV1Event): CoreV1Event {
-  // Events allow unconditional updates; a stale resourceVersion would only cause a conflict.
-  const { resourceVersion: _rv, managedFields: _mf, ...metadata } = e.metadata ?? {};
-  return { ...e, metadata };
 }

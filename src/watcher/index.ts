@@ -50,6 +50,8 @@ export interface WatcherOptions {
   readonly refreshMs?: number;
   /** informer watchdog: restart after this long without a list, event or bookmark (default 5 min) */
   readonly silentAfterMs?: number;
+  /** a repeated Event updates its count at most this often (default 5 min) */
+  readonly eventRepeatIntervalMs?: number;
 }
 
 export interface RunningWatcher {
@@ -92,6 +94,7 @@ export async function startWatcher(o: WatcherOptions): Promise<RunningWatcher> {
     instance: identity,
     clock,
     logger: log,
+    ...(o.eventRepeatIntervalMs !== undefined ? { repeatIntervalMs: o.eventRepeatIntervalMs } : {}),
   });
   const engine = new Engine(
     {

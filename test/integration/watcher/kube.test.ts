@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { kubeDiscovery, loadKubeConfig, resolveWorkloadKinds, type KubeConfig } from '../../../src/kube/client.ts';
+import { KubeConfig, kubeDiscovery, loadKubeConfig, resolveWorkloadKinds } from '../../../src/kube/client.ts';
 import { EventRecorder, kubeEventApi } from '../../../src/kube/events.ts';
 import { kubeInformerFactory } from '../../../src/kube/informer.ts';
 import { kubeLeaseStore, type LeaseStore } from '../../../src/kube/lease.ts';
@@ -278,4 +278,88 @@ test('the assembled watcher: a `kubectl scale` out of band is latched into git o
   }
   const lease = await c.getJson(['lease', 'kube-latch', '-n', ns]);
   assert.equal(lease.spec.holderIdentity, '', 'a graceful stop releases the lease');
+});
+
+test('the watcher needs no more RBAC than docs/watcher.md lists', async () => {
+  const ns = await c.namespace('rbac');
+  const sys = await c.namespace('rbac-sys');
+  const name = `kl-watcher-${ns}`;
+  await c.apply([
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'watcher', namespace: sys } },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: { name },
+      rules: [
+        { apiGroups: ['apps'], resources: ['deployments', 'statefulsets'], verbs: ['list', 'watch'] },
+        { apiGroups: ['argoproj.io'], resources: ['rollouts'], verbs: ['list', 'watch'] },
+        { apiGroups: ['autoscaling'], resources: ['horizontalpodautoscalers'], verbs: ['list', 'watch'] },
+        { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
+      subjects: [{ kind: 'ServiceAccount', name: 'watcher', namespace: sys }],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name: 'lease', namespace: sys },
+      rules: [
+        { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+        { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['kube-latch'], verbs: ['get', 'update'] },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'lease', namespace: sys },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'lease' },
+      subjects: [{ kind: 'ServiceAccount', name: 'watcher', namespace: sys }],
+    },
+  ]);
+  const token = (await c.kubectl(['create', 'token', 'watcher', '-n', sys, '--duration=1h'])).stdout.trim();
+  const cluster = kc.getCurrentCluster()!;
+  const restricted = new KubeConfig();
+  restricted.loadFromOptions({
+    clusters: [{ name: 'c', server: cluster.server, ...(cluster.caData ? { caData: cluster.caData } : {}), ...(cluster.caFile ? { caFile: cluster.caFile } : {}), skipTLSVerify: false }],
+    users: [{ name: 'watcher', token }],
+    contexts: [{ name: 'w', cluster: 'c', user: 'watcher' }],
+    currentContext: 'w',
+  });
+
+  const git = new FakeGit();
+  git.set({ namespace: ns, kind: 'Deployment', name: 'web' }, 20);
+  await c.apply([deployment('web', 20), deployment('ghost', 5)], { namespace: ns });
+  let w: RunningWatcher | undefined;
+  try {
+    w = await startWatcher({
+      kubeconfig: restricted,
+      git,
+      settleUpMs: 1000,
+      settleDownMs: 3600_000,
+      batchWindowMs: 500,
+      defaults: {},
+      lease: { namespace: sys, name: 'kube-latch', identity: 'restricted', leaseDurationMs: 4000, renewDeadlineMs: 3000, retryPeriodMs: 500 },
+      logger: silent,
+      // the Event on ghost is re-reported on every tick, and each repeat patches its count
+      tickMs: 500,
+      eventRepeatIntervalMs: 0,
+    });
+    await waitFor('leadership', () => w!.leader.isLeader(), { timeoutMs: 10_000 });
+    await c.kubectl(['scale', 'deployment/web', '--replicas=100', '-n', ns]);
+    await waitFor('the latch', () => git.writes.length === 1, { timeoutMs: 20_000 });
+    await waitFor('the Events', async () => {
+      const list = await c.getJson<{ items: Array<Record<string, any>> }>(['events', '-n', ns]);
+      return list.items.some((e) => e['reason'] === 'LatchWritten') && list.items.some((e) => e['reason'] === 'LatchTargetNotFound' && e['count'] >= 3);
+    });
+    assert.ok(w.informers.informers.every((i) => i.restarts.error === 0), 'no informer was refused');
+  } finally {
+    await w?.stop();
+  }
+  const lease = await c.getJson(['lease', 'kube-latch', '-n', sys]);
+  assert.equal(lease.spec.holderIdentity, '', 'released with update only');
 });

@@ -6,7 +6,7 @@ import { ManualClock } from '../../../src/watcher/clock.ts';
 
 class FakeEventApi implements EventApi {
   readonly stored = new Map<string, CoreV1Event>();
-  readonly calls: Array<{ op: 'create' | 'replace'; name: string; count: number | undefined }> = [];
+  readonly calls: Array<{ op: 'create' | 'patch'; name: string; count: number | undefined }> = [];
   fail: number | undefined;
   async create(namespace: string, body: CoreV1Event): Promise<CoreV1Event> {
     const name = body.metadata!.name!;
@@ -16,12 +16,13 @@ class FakeEventApi implements EventApi {
     this.stored.set(name, saved);
     return saved;
   }
-  async replace(_namespace: string, name: string, body: CoreV1Event): Promise<CoreV1Event> {
-    this.calls.push({ op: 'replace', name, count: body.count });
+  async patch(_namespace: string, name: string, repeat: { count: number; lastTimestamp: string }): Promise<unknown> {
+    this.calls.push({ op: 'patch', name, count: repeat.count });
     if (this.fail) throw Object.assign(new Error('boom'), { code: this.fail });
-    if (!this.stored.has(name)) throw Object.assign(new Error('not found'), { code: 404 });
-    this.stored.set(name, body);
-    return body;
+    const old = this.stored.get(name);
+    if (!old) throw Object.assign(new Error('not found'), { code: 404 });
+    this.stored.set(name, { ...old, count: repeat.count, lastTimestamp: new Date(repeat.lastTimestamp) });
+    return {};
   }
 }
 
@@ -59,11 +60,12 @@ test('events: repeats fold into one Event, its count sent at most once per inter
     await clock.advance(15_000); // the engine re-reports on every tick
   }
   // 100 × 15 s = 25 min: one create, then one replace per 5 min
-  assert.deepEqual(api.calls.map((c) => c.op), ['create', 'replace', 'replace', 'replace', 'replace']);
+  assert.deepEqual(api.calls.map((c) => c.op), ['create', 'patch', 'patch', 'patch', 'patch']);
   assert.equal(api.stored.size, 1);
   assert.deepEqual(api.calls.map((c) => c.count), [1, 21, 41, 61, 81]);
   const ev = [...api.stored.values()][0]!;
-  assert.equal(ev.metadata?.resourceVersion, undefined, 'replace is unconditional');
+  assert.equal(ev.count, 81);
+  assert.equal(ev.lastTimestamp?.getTime(), clock.now() - 20 * 15_000, "sent with the 81st record");
 });
 
 test('events: a different message, reason or object is a different Event', async () => {
@@ -84,7 +86,7 @@ test('events: an expired Event (404 on update) is created anew, the count carryi
   await clock.advance(300_000);
   rec.record(target, warn);
   await rec.flush();
-  assert.deepEqual(api.calls.map((c) => [c.op, c.count]), [['create', 1], ['replace', 2], ['create', 2]]);
+  assert.deepEqual(api.calls.map((c) => [c.op, c.count]), [['create', 1], ['patch', 2], ['create', 2]]);
 });
 
 test('events: API failures are swallowed and retried after the interval', async () => {
