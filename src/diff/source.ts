@@ -20,6 +20,8 @@ export interface RepoSourceOptions {
   readonly auth?: GitAuth;
   /** per git command, default 120 s */
   readonly timeoutMs?: number;
+  /** where the temp clone goes, default os.tmpdir() */
+  readonly tempDir?: string;
 }
 
 export interface RepoSource {
@@ -60,7 +62,7 @@ export async function openRepoSource(o: RepoSourceOptions): Promise<RepoSource> 
   // A local repository with --branch is cloned through file:// so that --depth applies.
   const url = local ? pathToFileURL(local).href : o.repo;
   const remote = parseRemote(url);
-  const tmp = await mkdtemp(join(tmpdir(), 'kube-latch-diff-'));
+  const tmp = await mkdtemp(join(o.tempDir ?? tmpdir(), 'kube-latch-diff-'));
   let closed = false;
   const close = async () => {
     if (closed) return;

@@ -25,13 +25,16 @@ spec:
   replicas: ${replicas}
 `;
 
-/** temp clones this module makes, by their prefix */
+/** the temp clones left behind (each test's clones go under root/clones) */
+const cloneDir = join(root, 'clones');
 function clones(): string[] {
-  return readdirSync(tmpdir()).filter((n) => n.startsWith('kube-latch-diff-') && !n.startsWith('kube-latch-diff-src-'));
+  return readdirSync(cloneDir);
 }
+const tempDir = cloneDir;
 
 let tipMain = '';
 before(() => {
+  mkdirSync(cloneDir);
   mkdirSync(join(repo, 'deploy'), { recursive: true });
   mkdirSync(join(repo, 'other'), { recursive: true });
   git('init', '-q', '-b', 'main');
@@ -56,7 +59,7 @@ const ref = { namespace: 'prod', kind: 'Deployment', name: 'web' };
 describe('openRepoSource', () => {
   it('a local directory without --branch is read as it is: uncommitted edits included, nothing cloned', async () => {
     const before = clones().length;
-    const s = await openRepoSource({ repo, paths: ['deploy'] });
+    const s = await openRepoSource({ repo, paths: ['deploy'], tempDir });
     try {
       assert.equal(clones().length, before);
       assert.equal(s.branch, null);
@@ -85,9 +88,11 @@ describe('openRepoSource', () => {
   });
 
   it('a local directory with --branch is a shallow clone of that branch, removed on close', async () => {
-    const s = await openRepoSource({ repo, branch: 'staging', paths: ['deploy'] });
+    const s = await openRepoSource({ repo, branch: 'staging', paths: ['deploy'], tempDir });
     const tmp = s.index.workTree;
     assert.ok(existsSync(tmp));
+    assert.equal(clones().length, 1);
+    assert.ok(tmp.startsWith(cloneDir + '/'));
     assert.equal(s.branch, 'staging');
     assert.equal(s.revision, git('rev-parse', 'staging'));
     const loc = s.index.locate(ref);
@@ -95,12 +100,14 @@ describe('openRepoSource', () => {
     assert.equal(execFileSync('git', ['rev-list', '--count', 'HEAD'], { cwd: tmp, env, encoding: 'utf8' }).trim(), '1', 'depth 1');
     await s.close();
     assert.equal(existsSync(tmp), false);
+    assert.deepEqual(clones(), []);
     await s.close(); // twice is fine
   });
 
   it('a file:// URL without --branch clones the default branch (committed content only)', async () => {
-    const s = await openRepoSource({ repo: pathToFileURL(repo).href, paths: ['deploy'] });
+    const s = await openRepoSource({ repo: pathToFileURL(repo).href, paths: ['deploy'], tempDir });
     try {
+      assert.equal(clones().length, 1);
       assert.equal(s.branch, 'main');
       assert.equal(s.revision, tipMain);
       const loc = s.index.locate(ref);
@@ -112,7 +119,7 @@ describe('openRepoSource', () => {
 
   it('a branch that does not exist is a one-line GitError, and no temp dir is left', async () => {
     const before = clones().length;
-    await assert.rejects(openRepoSource({ repo: pathToFileURL(repo).href, branch: 'nope' }), (e: unknown) => {
+    await assert.rejects(openRepoSource({ repo: pathToFileURL(repo).href, branch: 'nope', tempDir }), (e: unknown) => {
       assert.ok(e instanceof GitError);
       assert.match(e.message, /^clone: branch nope does not exist on file:\/\//);
       assert.doesNotMatch(e.message, /\n/);
@@ -123,7 +130,7 @@ describe('openRepoSource', () => {
 
   it('an unreachable remote is a GitError (unreachable), no temp dir left', async () => {
     const before = clones().length;
-    await assert.rejects(openRepoSource({ repo: pathToFileURL(join(root, 'missing')).href }), (e: unknown) => e instanceof GitError && e.kind === 'unreachable');
+    await assert.rejects(openRepoSource({ repo: pathToFileURL(join(root, 'missing')).href, tempDir }), (e: unknown) => e instanceof GitError && e.kind === 'unreachable');
     assert.equal(clones().length, before);
   });
 
