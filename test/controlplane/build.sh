@@ -23,7 +23,8 @@ started=$SECONDS
 log() { printf '[controlplane %s +%ss] %s\n' "$(date +%H:%M:%S)" "$((SECONDS - started))" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-command -v go >/dev/null || die "go is not on PATH; install Go >= 1.26 (the Kubernetes $K8S_VERSION build needs it)"
+# Go is needed only when something must be built; a warm cache works without it.
+need_go() { command -v go >/dev/null || die "go is not on PATH; install Go >= 1.26 to build the toolchain (Kubernetes $K8S_VERSION needs it)"; }
 mkdir -p "$cache_root"
 # One build at a time per cache (tests, the CLI and CI may all call this at once).
 exec 9>"$cache_root/.build.lock"
@@ -96,6 +97,7 @@ helm_stamp="$(stamp_of "$HELM_VERSION" "$helm_ldflags")"
 if cached "$helm_dir" "$helm_stamp" helm; then
   log "helm $HELM_VERSION: cached"
 else
+  need_go
   log "helm $HELM_VERSION: building (go install; about 2-4 minutes cold)"
   tmp="$(mktemp -d "$cache_root/.helm.XXXXXX")"
   GOBIN="$tmp" GOFLAGS=-mod=mod run_logged helm "$cache_root/helm-build.log" \
@@ -115,7 +117,8 @@ else
   if cached "$etcd_dir" "$etcd_stamp" etcd; then
     log "etcd $ETCD_VERSION: cached"
   else
-    log "etcd $ETCD_VERSION: building (wrapper module test/controlplane/etcd; about 2-3 minutes cold)"
+    need_go
+  log "etcd $ETCD_VERSION: building (wrapper module test/controlplane/etcd; about 2-3 minutes cold)"
     tmp="$(mktemp -d "$cache_root/.etcd.XXXXXX")"
     (cd "$here/etcd" && run_logged etcd "$cache_root/etcd-build.log" \
       "${go_build[@]}" -mod=readonly -ldflags "$etcd_ldflags" -o "$tmp/etcd" .)
@@ -133,6 +136,7 @@ kwok_stages=(node/fast node/heartbeat-with-lease pod/fast)
 if cached "$kwok_dir" "$kwok_stamp" kwok; then
   log "kwok $KWOK_VERSION: cached"
 else
+  need_go
   log "kwok $KWOK_VERSION: building (go install; about 2-3 minutes cold)"
   tmp="$(mktemp -d "$cache_root/.kwok.XXXXXX")"
   GOBIN="$tmp" GOFLAGS=-mod=mod run_logged kwok "$cache_root/kwok-build.log" \
@@ -167,12 +171,13 @@ k8s_ldflags="-s -w -X $vpkg.gitVersion=$K8S_VERSION -X $vpkg.gitMajor=1 -X $vpkg
  -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION -X k8s.io/client-go/pkg/version.gitMajor=1
  -X k8s.io/client-go/pkg/version.gitMinor=$k8s_minor -X k8s.io/client-go/pkg/version.gitTreeState=clean"
 k8s_ldflags="$(echo $k8s_ldflags)"
-k8s_stamp="$(stamp_of "$K8S_VERSION" "$k8s_ldflags" "${to_build[*]}" "$(cat "$here/kubernetes/go.mod" "$here/kubernetes/go.sum")")"
+k8s_stamp="$(stamp_of "$K8S_VERSION" "$k8s_ldflags" "$(cat "$here/kubernetes/go.mod" "$here/kubernetes/go.sum")")"
 if ((${#to_build[@]} == 0)); then
   :
 elif cached "$k8s_dir" "$k8s_stamp" "${to_build[@]}"; then
   log "kubernetes $K8S_VERSION (${to_build[*]}): cached"
 else
+  need_go
   log "kubernetes $K8S_VERSION: building ${to_build[*]} (wrapper module test/controlplane/kubernetes; 15-30 minutes cold on 2 cores)"
   tmp="$(mktemp -d "$cache_root/.kubernetes.XXXXXX")"
   pkgs=(); for c in "${to_build[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
@@ -184,6 +189,9 @@ fi
 
 # --- one folder holding every binary -------------------------------------------------------------
 mkdir -p "$bin_dir"
+chmod 755 "$helm_dir" "$kwok_dir" 2>/dev/null || true
+[[ -d "$etcd_dir" ]] && chmod 755 "$etcd_dir"
+[[ -d "$k8s_dir" ]] && chmod 755 "$k8s_dir"
 ln -sfn "$helm_dir/helm" "$bin_dir/helm"
 ln -sfn "$etcd_src" "$bin_dir/etcd"
 ln -sfn "$kwok_dir/kwok" "$bin_dir/kwok"
