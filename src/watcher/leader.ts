@@ -77,10 +77,11 @@ export class LeaderElector implements Leadership {
     this.running = false;
     if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
+    this.setLeading(false); // before anything else: no push may start from here on
     await this.cycleDone;
-    const wasLeading = this.leading;
-    this.setLeading(false);
-    if (wasLeading) await this.release();
+    // Release whenever the Lease names us (release() reads it first), also if the cycle that was in
+    // flight renewed it just now.
+    await this.release();
   }
 
   private schedule(ms: number): void {

@@ -80,7 +80,7 @@ test('leader election on a real Lease: one leader, handover on release, takeover
     await a.stop();
     await waitFor('b to lead', () => b.isLeader(), { timeoutMs: 5000, intervalMs: 20 });
     const handover = Date.now() - released;
-    assert.ok(handover < 1500, `handover after release took ${handover} ms`);
+    assert.ok(handover < 2000, `handover after release took ${handover} ms (retry period 500)`);
 
     // crash: b freezes (its requests hang); c must wait out the lease, and b must stop first
     third.start();
@@ -93,7 +93,7 @@ test('leader election on a real Lease: one leader, handover on release, takeover
     await waitFor('c to lead', () => third.isLeader(), { timeoutMs: 10_000, intervalMs: 20 });
     const takeover = Date.now() - died;
     assert.ok(bStopped <= 3000 + 100, `frozen leader stopped after ${bStopped} ms (renew deadline 3000)`);
-    assert.ok(takeover >= 3000 && takeover <= 4000 + 500 + 1000, `takeover after ${takeover} ms (lease 4000 + retry 500)`);
+    assert.ok(takeover >= 3000 && takeover <= 4000 + 2 * 500 + 1000, `takeover after ${takeover} ms (lease 4000 + retry 500)`);
     const after = await c.getJson(['lease', 'kube-latch', '-n', ns]);
     assert.equal(after.spec.holderIdentity, 'c');
     assert.equal(after.spec.leaseTransitions, 2);

@@ -10,14 +10,16 @@ class SharedLease {
   record: LeaseRecord | undefined;
   private rv = 0;
   writes = 0;
-  view(): LeaseStore & { mode: 'ok' | 'fail' | 'hang' } {
+  view(): LeaseStore & { mode: 'ok' | 'fail' | 'hang'; hold: Promise<void> | undefined } {
     const gate = async <T>(fn: () => T): Promise<T> => {
+      if (store.hold) await store.hold;
       if (store.mode === 'hang') return new Promise<T>(() => {});
       if (store.mode === 'fail') throw new Error('connection refused');
       return fn();
     };
     const store = {
       mode: 'ok' as 'ok' | 'fail' | 'hang',
+      hold: undefined as Promise<void> | undefined,
       description: 'kube-system/kube-latch',
       get: () => gate(() => (this.record ? { ...this.record } : undefined)),
       create: (r: LeaseRecord) =>
@@ -171,6 +173,24 @@ test('leader: a Lease held by someone else is respected until it has not changed
   assert.equal(a.el.isLeader(), true);
   assert.equal(lease.record?.leaseTransitions, 5);
   await a.el.stop();
+});
+
+test('leader: a stop during a renew in flight still releases the Lease', async () => {
+  const clock = new ManualClock();
+  const lease = new SharedLease();
+  const a = candidate(lease, clock, 'a');
+  a.el.start();
+  await clock.advance(0);
+  let open!: () => void;
+  a.store.hold = new Promise<void>((r) => (open = r));
+  await clock.advance(2 * S); // the next renew starts and waits
+  const stopping = a.el.stop();
+  assert.equal(a.el.isLeader(), false, 'no push may start once stop() is called');
+  a.store.hold = undefined;
+  open();
+  await stopping;
+  assert.equal(lease.record?.holder, '');
+  assert.deepEqual(a.changes, [true, false]);
 });
 
 test('leader: rejects timings where a leader could outlive its lease', () => {
