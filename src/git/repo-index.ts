@@ -151,6 +151,12 @@ export class RepoIndex {
       if (!a.ok) continue;
       for (const m of a.markers) if (m.key === key) marks.push({ file, line: m.line, ...(m.site ? { site: m.site } : {}), ...(m.problem ? { problem: m.problem } : {}) });
     }
+    // A marker inside a file that does not parse cannot be read, but it says where the value belongs:
+    // never fall through to the source annotation or discovery past it.
+    const brokenMarks = this.brokenWithMarker(ref);
+    if (brokenMarks.length > 0) {
+      return notLocated(marks.length ? 'ambiguous' : 'unlocated', [...marks.map((m) => `${m.file}:${m.line}`), ...brokenMarks.map((f) => `${f}:?`)], `a marker for ${label(ref)} is in a file that does not parse`, 'marker');
+    }
     if (marks.length > 1) {
       return notLocated('ambiguous', marks.map((m) => `${m.file}:${m.line}`), `${marks.length} markers name ${label(ref)}`, 'marker');
     }
@@ -225,6 +231,15 @@ export class RepoIndex {
       for (const doc of a.docs) if (docMatches(doc, ref)) out.push({ file, doc });
     }
     return out.sort((x, y) => x.file.localeCompare(y.file) || x.doc.index - y.doc.index);
+  }
+
+  /** Broken files holding a `# kube-latch: ns/Kind/name` marker for the workload. */
+  private brokenWithMarker(ref: WorkloadRef): string[] {
+    if (this.broken.size === 0) return [];
+    const re = new RegExp(`#\\s*kube-latch:\\s*${escapeRe(ref.namespace)}/${escapeRe(ref.kind)}/${escapeRe(ref.name)}(\\s|$)`, 'im');
+    const out: string[] = [];
+    for (const [file, text] of this.broken) if (re.test(text)) out.push(file);
+    return out.sort();
   }
 
   /** Broken files that look like they declare the workload (a `kind: K` line and a `name: N` entry). */

@@ -211,6 +211,13 @@ describe('RepoIndex.update: only the changed files are re-parsed', () => {
     await index.update(['kustomize/overlays/prod/replicas-patch.yaml', 'kustomize/base/worker.yaml']);
     check(index.locate(ref), { state: 'located', via: 'marker', file: 'kustomize/base/worker.yaml', line: 4, value: 10 });
   });
+  it('a marker in a file that breaks blocks the fall-through to discovery', async () => {
+    const ref = { namespace: 'prod', kind: 'Deployment', name: 'frontend' };
+    await writeFile(join(dir, 'apps/frontend.yaml'), 'kind: Deployment\nmetadata: {name: frontend}\nspec: {replicas: 1}\n');
+    await writeFile(join(dir, 'helm/values-prod.yaml'), 'frontend:\n  replicaCount: 4 # kube-latch: prod/Deployment/frontend\n  image: [oops\n');
+    await index.update(['apps/frontend.yaml', 'helm/values-prod.yaml']);
+    check(index.locate(ref), { state: 'unlocated', via: 'marker', candidates: ['helm/values-prod.yaml:?'], reason: /in a file that does not parse/ });
+  });
   it('files outside the paths, non-YAML files and escaping paths are ignored', async () => {
     assert.equal(await index.update(['outside/hidden.yaml', 'apps/README.md', '../x.yaml']), 0);
   });
