@@ -8,12 +8,18 @@
 // new value, and only a successful webhook call keeps the live replicas and records the declared value, so
 // every apply shows whether the webhook answered. The apiserver's own webhook metrics count failures too
 // (under failurePolicy Ignore a failed call is otherwise silent).
+//
+// The apiserver keeps its TLS connections to a webhook alive, and a live connection never looks at the
+// certificate again: it re-handshakes only when caBundle changes (a new client) or a connection is new.
+// So a prober also opens a fresh TLS connection to each replica every 250 ms, verifying it against the
+// caBundle the apiserver holds at that moment: that is what any new apiserver connection would meet.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect } from 'node:tls';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { KubeConfig } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, KubeConfig } from '@kubernetes/client-node';
 import { startWebhook, type WebhookHandle } from '../../src/admission/server.ts';
 import { parseBundle } from '../../src/certs/schedule.ts';
 import { openSelfSignedSource, type SelfSignedSource } from '../../src/certs/self-signed.ts';
@@ -102,8 +108,33 @@ test('leaf and then CA rotate while the apiserver calls the webhook continuously
   // Both replicas' current leaves must be trusted before the load starts; the sources guarantee it from here on.
   await new Promise((r) => setTimeout(r, 2000));
 
+  // Fresh handshakes against the caBundle as the apiserver holds it right now.
+  const admin = new KubeConfig();
+  admin.loadFromFile(c.kubeconfig);
+  const admission = admin.makeApiClient(AdmissionregistrationV1Api);
+  const probeSerials = replicas.map(() => new Set<string>());
+  const probeFailures: string[] = [];
+  let probes = 0;
+
   const before = await webhookMetrics();
   const started = Date.now();
+  const prober = (async () => {
+    while (Date.now() - started < LOAD_SECONDS * 1000) {
+      const cfg = await admission.readMutatingWebhookConfiguration({ name: FULL });
+      await Promise.all(
+        replicas.map(async (r, i) => {
+          const ca = Buffer.from(cfg.webhooks?.[i]?.clientConfig.caBundle ?? '', 'base64').toString('utf8');
+          probes++;
+          try {
+            probeSerials[i]!.add(await handshake(r.server.port, ca));
+          } catch (err) {
+            probeFailures.push(`replica ${i} at +${Math.round((Date.now() - started) / 1000)} s: ${(err as Error).message}`);
+          }
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  })();
   const sampler = (async () => {
     while (Date.now() - started < LOAD_SECONDS * 1000) {
       for (const b of await trustedNow()) {
@@ -138,6 +169,7 @@ test('leaf and then CA rotate while the apiserver calls the webhook continuously
     }),
   );
   await sampler;
+  await prober;
   const afterLoad = await webhookMetrics();
 
   const calls = sum(afterLoad.requests, () => true) - sum(before.requests, () => true);
@@ -152,7 +184,10 @@ test('leaf and then CA rotate while the apiserver calls the webhook continuously
     apiserverNon200: notOk,
     apiserverFailOpen: failOpen,
     apiserverRejections: rejections,
+    probes,
+    probeFailures: probeFailures.length,
     leavesPerReplica: leaves.map((l) => l.size),
+    leavesSeenByProbes: probeSerials.map((l) => l.size),
     casSeen: cas.size,
     maxCAsTrustedAtOnce: maxTrusted,
   };
@@ -163,14 +198,29 @@ test('leaf and then CA rotate while the apiserver calls the webhook continuously
   assert.equal(notOk, 0, 'apiserver_admission_webhook_request_total with a code other than 200');
   assert.equal(failOpen, 0, 'apiserver_admission_webhook_fail_open_count');
   assert.equal(rejections, 0, 'apiserver_admission_webhook_rejection_count');
-  assert.ok(applies >= 100, `enough load: ${applies} applies`);
+  assert.deepEqual(probeFailures.slice(0, 5), [], `${probeFailures.length} of ${probes} fresh handshakes failed`);
+  assert.ok(applies >= 60, `enough load: ${applies} applies`);
   assert.ok(calls >= 2 * applies, `the apiserver called both webhooks on every apply: ${calls} calls for ${applies} applies`);
   // What rotated: leaves several times on each replica, the CA at least twice, with an overlap.
   for (const l of leaves) assert.ok(l.size >= 6, `leaves served per replica: ${l.size}`);
+  for (const l of probeSerials) assert.ok(l.size >= 6, `leaves met by fresh handshakes per replica: ${l.size}`);
   assert.ok(cas.size >= 3, `CAs seen in caBundle: ${cas.size}`);
   assert.ok(leafIssuers.size >= 3, `leaves signed by ${leafIssuers.size} CAs`);
   assert.equal(maxTrusted, 2, 'old and new CA trusted together during the overlap, never more');
 });
+
+/** A fresh TLS connection verified against `ca` (chain and the 127.0.0.1 SAN); resolves the leaf's serial. */
+function handshake(port: number, ca: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, ca, minVersion: 'TLSv1.2' }, () => {
+      const serial = socket.getPeerCertificate().serialNumber;
+      socket.end();
+      resolve(serial);
+    });
+    socket.setTimeout(5000, () => socket.destroy(new Error('handshake timed out')));
+    socket.on('error', reject);
+  });
+}
 
 function deployment(name: string, replicas: number): object {
   return {

@@ -4,10 +4,11 @@
 // as the chart's ServiceAccount, allows what the code needs and nothing more; and self-signed mode runs with
 // nothing but that ServiceAccount's token.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import { openSelfSignedSource } from '../../src/certs/self-signed.ts';
 import { parseBundle } from '../../src/certs/schedule.ts';
@@ -93,6 +94,8 @@ describe('helm install into the dev cluster, RBAC, and self-signed mode with the
 
   before(async () => {
     ns = await c.namespace('latch');
+    // kubectl resolves `rollouts.argoproj.io` through discovery, so the CRD must be served.
+    await installCrds(readFileSync(fileURLToPath(new URL('../fixtures/crds/rollout.yaml', import.meta.url)), 'utf8'));
   });
   after(async () => {
     await c.helm(['uninstall', release, '-n', ns, '--wait', '--timeout', '60s'], { allowFail: true });
