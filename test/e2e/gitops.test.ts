@@ -1,8 +1,9 @@
 // The GitOps proofs behind docs/flux.md, docs/argocd.md, docs/helm.md and docs/recovery.md, on a real
 // control plane (dev cluster) with the webhook running as a local process (`kube-latch webhook`, a CA and
-// a leaf with IP SAN 127.0.0.1 from src/certs/authority.ts) registered by url through a
-// MutatingWebhookConfiguration like the chart's (objectSelector on the opt-in label, failurePolicy Ignore,
-// sideEffects None, reinvocationPolicy IfNeeded, matchPolicy Equivalent, timeoutSeconds 5).
+// a leaf with IP SAN 127.0.0.1 from src/certs/authority.ts), registered by url through the
+// MutatingWebhookConfiguration of DESIGN §5 (objectSelector on the opt-in label, failurePolicy Ignore,
+// sideEffects None, reinvocationPolicy IfNeeded, matchPolicy Equivalent, timeoutSeconds 5): the shared
+// helpers of ./helpers/webhook.ts, with a namespaceSelector limited to this suite's namespaces.
 //
 // The HPA's part is played by `kubectl scale` (the /scale subresource, which the webhook never sees).
 // Each tool is emulated by the API calls it makes: Flux's drift detection and Argo CD's server-side diff
@@ -10,24 +11,19 @@
 // comparison; Helm 3 is the real helm binary; Helm 4's server-side apply is `kubectl apply --server-side
 // --field-manager=helm`. Every apply checks the webhook answered (its warning, or the declared annotation).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createCA, createLeaf } from '../../src/certs/authority.ts';
 import { startCluster, toYaml, waitFor, type RunResult, type TestCluster } from './helpers/cluster.ts';
+import { DECLARED, registerWebhook, startLocalWebhook, type LocalWebhook, type Registration } from './helpers/webhook.ts';
 
-const MAIN = join(import.meta.dirname, '../../src/cli/main.ts');
 const tmp = mkdtempSync(join(tmpdir(), 'kube-latch-gitops-e2e-'));
 const MWC = `kube-latch-gitops-e2e-${randomBytes(3).toString('hex')}`;
-const DECLARED = 'kube-latch.io/declared';
 let c: TestCluster;
-let webhook: ChildProcess | undefined;
-let metricsPort = 0;
-let webhookLog = '';
+let wh: LocalWebhook | undefined;
+let reg: Registration | undefined;
 let ns = '';
 
 type Obj = { metadata: { name: string; generation?: number; annotations?: Record<string, string>; managedFields?: { manager: string; operation: string; subresource?: string; fieldsV1?: any }[] }; spec: any };
@@ -45,14 +41,6 @@ function deployment(name: string, replicas: number, o: { optIn?: boolean; annota
       template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image: 'example.invalid/app:1' }] } },
     },
   };
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 /** Server-side apply (optionally dry-run) as `manager`, returning the object the apiserver answered with. */
@@ -101,63 +89,23 @@ before(async () => {
   c = await startCluster({ nodes: 1 });
   ns = await c.namespace('gitops', { 'kube-latch-e2e': 'gitops' });
 
-  // Serving certificate for https://127.0.0.1:PORT, signed by a CA that the registration trusts.
-  const ca = createCA({ commonName: 'kube-latch e2e CA', validitySeconds: 3600 });
-  const leaf = createLeaf(ca, { commonName: '127.0.0.1', ipAddresses: ['127.0.0.1'], validitySeconds: 3600 });
-  const certDir = join(tmp, 'tls');
-  mkdirSync(certDir);
-  writeFileSync(join(certDir, 'tls.crt'), leaf.cert);
-  writeFileSync(join(certDir, 'tls.key'), leaf.key, { mode: 0o600 });
-
-  const port = await freePort();
-  metricsPort = await freePort();
-  webhook = spawn(process.execPath, [MAIN, 'webhook', '--port', String(port), '--metrics-port', String(metricsPort), '--cert-dir', certDir, '--bind-address', '127.0.0.1', '--log-level', 'warn'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+  wh = await startLocalWebhook({ cluster: c });
+  reg = await registerWebhook(c, {
+    url: wh.url,
+    caBundle: wh.caPem,
+    name: MWC,
+    // only this suite's namespaces, so that a shared cluster is not affected
+    namespaceSelector: { matchLabels: { 'kube-latch-e2e': 'gitops' } },
+    probeNamespace: ns,
   });
-  webhook.stdout!.on('data', (d: Buffer) => (webhookLog += d));
-  webhook.stderr!.on('data', (d: Buffer) => (webhookLog += d));
-  await waitFor('webhook /readyz', async () => (await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).ok, { timeoutMs: 30_000 });
-
-  await c.apply({
-    apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'MutatingWebhookConfiguration',
-    metadata: { name: MWC },
-    webhooks: [
-      {
-        name: 'replicas.kube-latch.io',
-        clientConfig: { url: `https://127.0.0.1:${port}/mutate`, caBundle: Buffer.from(ca.cert).toString('base64') },
-        rules: [{ operations: ['CREATE', 'UPDATE'], apiGroups: ['apps'], apiVersions: ['v1'], resources: ['deployments', 'statefulsets'] }],
-        objectSelector: { matchLabels: { 'kube-latch.io/enabled': 'true' } },
-        // only this suite's namespace, so that a shared cluster is not affected
-        namespaceSelector: { matchLabels: { 'kube-latch-e2e': 'gitops' } },
-        failurePolicy: 'Ignore',
-        sideEffects: 'None',
-        reinvocationPolicy: 'IfNeeded',
-        matchPolicy: 'Equivalent',
-        timeoutSeconds: 5,
-        admissionReviewVersions: ['v1'],
-      },
-    ],
-  });
-  // The apiserver picks a new registration up asynchronously: wait until a dry-run is mutated.
-  await waitFor('the webhook to be called', async () => (await ssa(deployment('probe', 5), 'probe', { dryRun: true })).obj?.metadata.annotations?.[DECLARED] === '5', { timeoutMs: 60_000 });
 });
 
 after(async () => {
-  await c?.kubectl(['delete', 'mutatingwebhookconfiguration', MWC, '--ignore-not-found'], { allowFail: true });
-  await stopWebhook();
+  await reg?.remove().catch(() => {});
+  await wh?.stop();
   await c?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });
-
-async function stopWebhook(): Promise<void> {
-  const w = webhook;
-  if (!w || w.exitCode !== null) return;
-  const exited = new Promise((r) => w.once('exit', r));
-  w.kill('SIGTERM');
-  await exited;
-  webhook = undefined;
-}
 
 describe('Flux: drift detection is an SSA dry-run as kustomize-controller', () => {
   const m = () => deployment('flux-web', 20);
@@ -314,7 +262,8 @@ spec:
     await scale('h3-latched', 17);
     await scale('h3-control', 17);
     const gen = (await live('h3-latched')).metadata.generation;
-    await c.helm(['upgrade', '--install', 'h3', chart, '-n', ns]);
+    const up = await c.helm(['upgrade', '--install', 'h3', chart, '-n', ns]);
+    assert.match(up.stdout + up.stderr, /Warning: kube-latch: kept replicas 17 \(declared 20, band 10-40\)/, 'helm shows the webhook’s warning');
     const latched = await live('h3-latched');
     assert.equal(latched.spec.replicas, 17);
     assert.equal(latched.metadata.generation, gen);
@@ -351,6 +300,33 @@ spec:
   });
 });
 
+describe('dropping replicas from the manifest', () => {
+  const without = (name: string) => {
+    const d = deployment(name, 1) as { spec: Record<string, unknown> };
+    delete d.spec['replicas'];
+    return d;
+  };
+
+  test('kubectl: a client-side apply without replicas keeps live (rule undeclared), not the default 1', async () => {
+    await csa(deployment('drop-csa', 20));
+    await scale('drop-csa', 17);
+    const r = await csa(without('drop-csa'));
+    assert.match(r.stderr, /kube-latch: kept replicas 17 \(replicas undeclared; apiserver default 1 ignored\)/);
+    assert.equal((await live('drop-csa')).spec.replicas, 17);
+  });
+
+  test('helm 4 / SSA: an apply that stops declaring replicas keeps live (rule undeclared)', async () => {
+    await ssa(deployment('drop-ssa', 20), 'helm');
+    await scale('drop-ssa', 17);
+    await ssa(deployment('drop-ssa', 20), 'helm'); // takes spec.replicas back from /scale
+    assert.ok(ownsReplicas(await live('drop-ssa'), 'helm'));
+    const r = await ssa(without('drop-ssa'), 'helm');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /kube-latch: kept replicas 17 \(replicas undeclared; apiserver default 1 ignored\)/);
+    assert.equal((await live('drop-ssa')).spec.replicas, 17);
+  });
+});
+
 describe('recovering a cluster from git', () => {
   test('recovery: CREATE from git sets the declared latch point (50) and records it', async () => {
     const r = await csa(deployment('rebuilt', 50));
@@ -379,7 +355,7 @@ describe('recovering a cluster from git', () => {
 
 describe('troubleshooting signals', () => {
   test('metrics: decisions are counted by rule and kind on the metrics port', async () => {
-    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const text = await wh!.metrics();
     const count = (rule: string) => {
       const line = text.split('\n').find((l) => l.startsWith('kube_latch_webhook_decisions_total{') && l.includes(`rule="${rule}"`) && l.includes('kind="Deployment"'));
       return line ? Number(line.split(' ').at(-1)) : 0;
@@ -402,15 +378,10 @@ describe('webhook outage (failurePolicy Ignore)', () => {
     const m = deployment('outage', 20);
     await csa(m);
     await scale('outage', 17);
-    await stopWebhook();
+    await wh!.kill(); // an abrupt outage
     const r = await c.kubectl(['apply', '-f', '-'], { input: toYaml(m), allowFail: true });
     assert.equal(r.code, 0, `apply blocked: ${r.stderr}`);
     assert.doesNotMatch(r.stderr, /kube-latch:/);
     assert.equal((await live('outage')).spec.replicas, 20, 'git’s latch point, within the band of live 17 (10-40 around 20)');
   });
-});
-
-process.on('exit', () => {
-  if (webhook && webhook.exitCode === null) webhook.kill('SIGKILL');
-  if (process.exitCode && webhookLog) process.stderr.write(`webhook log:\n${webhookLog}\n`);
 });
