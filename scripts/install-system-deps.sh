@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Debian packages the tests need: git (remotes, and git http-backend for the HTTPS auth path), openssh (a
-# real sshd for the SSH auth path), chromium with fonts (renders simulate --plot SVGs to PNG).
+# real sshd for the SSH auth path), gnupg (signed commits), chromium with fonts (renders simulate --plot SVGs to PNG).
 # Idempotent and quiet when all are present.
 set -euo pipefail
 need=()
-for pkg in git openssh-server openssh-client chromium fonts-liberation; do
+for pkg in git openssh-server openssh-client gnupg chromium fonts-liberation; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
