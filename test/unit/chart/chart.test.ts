@@ -58,6 +58,8 @@ describe('values.schema.json rejects bad values', () => {
     ['certManager.enabled as a string', { certManager: { enabled: 'yes' } }, /enabled/],
     ['a port out of range', { webhook: { port: 70000 } }, /port/],
     ['a self-signed lifetime of zero', { selfSigned: { certLifetime: '0s' } }, /certLifetime/],
+    ['an author name with angle brackets', { git: { author: { name: 'a <b>', email: 'a@b.test' } } }, /name/],
+    ['a signing format other than ssh or gpg', { git: { signing: { format: 'x509', secret: 's' } } }, /format/],
   ];
   for (const [what, values, message] of bad) {
     test(what, async () => {
@@ -215,9 +217,10 @@ describe('Deployment', () => {
     assert.equal(w['KUBE_LATCH_LADDER'], 'sig1');
     assert.equal(w['KUBE_LATCH_TOLERANCE'], '1.5');
     assert.equal(w['KUBE_LATCH_CLUSTER_NAME'], 'eu-1');
-    assert.equal(w['KUBE_LATCH_AUTHOR_NAME'], 'Latch Bot');
-    assert.equal(w['KUBE_LATCH_AUTHOR_EMAIL'], 'bot@example.test');
+    assert.equal(w['KUBE_LATCH_AUTHOR'], 'Latch Bot <bot@example.test>');
     assert.equal(w['KUBE_LATCH_LEASE_NAME'], `${FULL}-watcher`);
+    assert.deepEqual(w['KUBE_LATCH_LEASE_NAMESPACE'], { fieldRef: { fieldPath: 'metadata.namespace' } });
+    assert.equal(env(container(await render(), 'watcher'))['KUBE_LATCH_PATH'], undefined, 'no path: the whole repository');
     const h = env(container(objs, 'webhook'));
     assert.equal(h['KUBE_LATCH_LADDER'], 'sig1');
     assert.equal(h['KUBE_LATCH_TOLERANCE'], '1.5');
@@ -230,7 +233,13 @@ describe('Deployment', () => {
 
   test('git credentials are mounted files, never environment variables', async () => {
     const objs = await render({
-      git: { url: 'git@git.example.test:org/fleet.git', sshSecret: 'git-ssh', knownHosts: 'git.example.test ssh-ed25519 AAAAkey', tokenSecret: 'git-token' },
+      git: {
+        url: 'git@git.example.test:org/fleet.git',
+        sshSecret: 'git-ssh',
+        knownHosts: 'git.example.test ssh-ed25519 AAAAkey',
+        tokenSecret: 'git-token',
+        signing: { format: 'gpg', secret: 'git-signing' },
+      },
     });
     const pod = find(objs, 'Deployment').spec.template.spec;
     for (const c of pod.containers) {
@@ -253,6 +262,9 @@ describe('Deployment', () => {
     const token = mountOf(e['KUBE_LATCH_TOKEN_FILE'] as string);
     assert.equal(token.secret.secretName, 'git-token');
     assert.deepEqual(token.secret.items, [{ key: 'token', path: 'token' }]);
+    assert.equal(e['KUBE_LATCH_SIGN'], 'gpg');
+    const signing = mountOf(e['KUBE_LATCH_SIGNING_KEY'] as string);
+    assert.equal(signing.secret.secretName, 'git-signing');
     const known = mountOf(e['KUBE_LATCH_KNOWN_HOSTS'] as string);
     const cm = find(objs, 'ConfigMap', known.configMap.name);
     assert.equal(cm.data.known_hosts, 'git.example.test ssh-ed25519 AAAAkey\n');
