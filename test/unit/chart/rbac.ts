@@ -61,11 +61,11 @@ export function permissionMatrix(n: Names, otherNamespace: string): Expectation[
   }
   rows.push(no({ group: 'apps', resource: 'deployments/scale', verb: 'update', namespace: otherNamespace, why: 'never scales' }));
   rows.push(no({ group: 'apps', resource: 'deployments/scale', verb: 'patch', namespace: otherNamespace, why: 'never scales' }));
-  for (const group of ['', 'events.k8s.io']) {
-    rows.push(yes({ group, resource: 'events', verb: 'create', namespace: otherNamespace, why: 'Events on workloads' }));
-    rows.push(yes({ group, resource: 'events', verb: 'patch', namespace: otherNamespace, why: 'Event series counts' }));
-    rows.push(no({ group, resource: 'events', verb: 'delete', namespace: otherNamespace, why: 'no deletes' }));
-  }
+  rows.push(yes({ group: '', resource: 'events', verb: 'create', namespace: otherNamespace, why: 'Events on workloads (core/v1, src/kube/events.ts)' }));
+  rows.push(yes({ group: '', resource: 'events', verb: 'patch', namespace: otherNamespace, why: 'repeats fold into one Event with a count' }));
+  rows.push(no({ group: '', resource: 'events', verb: 'delete', namespace: otherNamespace, why: 'no deletes' }));
+  rows.push(no({ group: '', resource: 'events', verb: 'list', namespace: otherNamespace, why: 'never reads Events' }));
+  rows.push(no({ group: 'events.k8s.io', resource: 'events', verb: 'create', namespace: otherNamespace, why: 'the code uses core/v1 Events only' }));
   const mwc = { group: 'admissionregistration.k8s.io', resource: 'mutatingwebhookconfigurations' };
   rows.push(yes({ ...mwc, verb: 'get', name: n.webhookConfig, why: 'self-signed: read caBundle' }));
   rows.push(yes({ ...mwc, verb: 'patch', name: n.webhookConfig, why: 'self-signed: keep caBundle current' }));
