@@ -12,7 +12,9 @@ export const diffFlags: FlagSpec[] = [
   { name: 'path', type: 'string', multiple: true, arg: 'DIR', help: 'repo-relative directory or file to search for manifests (default: the whole tree)' },
   { name: 'branch', type: 'string', arg: 'B', help: "branch to clone (default: the remote's default branch; with a local PATH: clone that branch instead of reading the work tree)" },
   { name: 'kubeconfig', type: 'string', arg: 'FILE', help: 'kubeconfig file (default: $KUBECONFIG, else the in-cluster service account)' },
-  { name: 'namespace', type: 'string', arg: 'NS', help: 'only this namespace (default: all namespaces)' },
+  // Not --namespace: the chart sets KUBE_LATCH_NAMESPACE (the pod's own namespace) in the watcher's container,
+  // and diff run there must still see every namespace.
+  { name: 'workload-namespace', type: 'string', arg: 'NS', help: 'only workloads in this namespace (default: all namespaces)' },
   { name: 'json', type: 'boolean', help: 'print one JSON document (fields in docs/troubleshooting.md) instead of the table' },
   { name: 'ladder', type: 'string', arg: 'LADDER', help: "default ladder, as the watcher's --ladder: 1-2-5, sig1, decade, step:N, exact", default: '1-2-5' },
   { name: 'tolerance', type: 'string', arg: 'R', help: "default band ratio r ≥ 1, as the watcher's --tolerance", default: '2' },
@@ -57,8 +59,8 @@ export async function run(argv: string[]): Promise<number> {
     if (e instanceof PolicyError) throw new UsageError(e.message);
     throw e;
   }
-  const namespace = str(f, 'namespace');
-  if (namespace !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace)) throw new UsageError(`--namespace "${namespace}" is not a namespace name`);
+  const namespace = str(f, 'workload-namespace');
+  if (namespace !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace)) throw new UsageError(`--workload-namespace "${namespace}" is not a namespace name`);
   const json = bool(f, 'json');
 
   let kc: KubeConfig;

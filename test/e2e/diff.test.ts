@@ -58,7 +58,7 @@ function write(rel: string, text: string): void {
 const diffTmp = join(tmp, 'diff-tmp');
 
 function diff(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return run(process.execPath, [MAIN, 'diff', '--kubeconfig', c.kubeconfig, '--namespace', ns, ...args], { allowFail: true, env: { NO_COLOR: '', TMPDIR: diffTmp }, timeoutMs: 120_000 });
+  return run(process.execPath, [MAIN, 'diff', '--kubeconfig', c.kubeconfig, '--workload-namespace', ns, ...args], { allowFail: true, env: { NO_COLOR: '', TMPDIR: diffTmp }, timeoutMs: 120_000 });
 }
 
 type Row = { name: string; kind: string; state: string; latchTo: number | null; direction: string | null; declared: number | null; live: number; band: { lo: number; hi: number } | null; location: { file: string; line: number; via: string } | null; candidates: string[]; policy: { max: number | null; boundsFrom: string } | null; policyError: { annotation: string } | null; hpa: string | null; detail: string | null };

@@ -102,7 +102,7 @@ describe('usage errors and trouble exit 2 with one line', () => {
     { args: ['--repo', '.', '--bogus'], msg: /bogus/ },
     { args: ['--repo', '.', '--ladder', 'fib'], msg: /unknown ladder "fib"/ },
     { args: ['--repo', '.', '--tolerance', '1.2'], msg: /below 1.582/ },
-    { args: ['--repo', '.', '--namespace', 'Bad_NS'], msg: /--namespace "Bad_NS" is not a namespace name/ },
+    { args: ['--repo', '.', '--workload-namespace', 'Bad_NS'], msg: /--workload-namespace "Bad_NS" is not a namespace name/ },
     { args: ['--repo', '.', '--kubeconfig', '/nonexistent/kc'], msg: /kubeconfig \/nonexistent\/kc does not exist/ },
     { args: ['--repo', '.'], msg: /no --kubeconfig given and not running in a cluster/ },
     { args: ['--repo', '/nonexistent/repo', '--kubeconfig', '@KC'], msg: /clone \/nonexistent\/repo: .*does not exist/ },
@@ -159,12 +159,21 @@ describe('a run against a fake apiserver', () => {
     assert.doesNotMatch(t.stdout, /\x1b\[/, 'no colour when stdout is not a terminal');
   });
 
-  it('flags come from KUBE_LATCH_* env too; --namespace lists one namespace', async () => {
+  it('flags come from KUBE_LATCH_* env too; --workload-namespace lists one namespace', async () => {
     deployments = [dep('web', 17)];
     requests.length = 0;
-    const r = await cli(['--json'], { KUBE_LATCH_REPO: repo, KUBE_LATCH_PATH: 'deploy', KUBECONFIG: kubeconfig(url), KUBE_LATCH_NAMESPACE: 'prod' });
+    const r = await cli(['--json'], { KUBE_LATCH_REPO: repo, KUBE_LATCH_PATH: 'deploy', KUBECONFIG: kubeconfig(url), KUBE_LATCH_WORKLOAD_NAMESPACE: 'prod' });
     assert.equal(r.code, 0, r.stderr);
     assert.ok(requests.some((q) => q.startsWith('/apis/apps/v1/namespaces/prod/deployments?')), requests.join('\n'));
+  });
+
+  it("the chart's KUBE_LATCH_NAMESPACE (the pod's own namespace) does not narrow the listing", async () => {
+    deployments = [dep('web', 17)];
+    requests.length = 0;
+    const r = await cli(['--repo', repo, '--path', 'deploy', '--json', '--kubeconfig', kubeconfig(url)], { KUBE_LATCH_NAMESPACE: 'kube-latch' });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(requests.some((q) => q.startsWith('/apis/apps/v1/deployments?')), requests.join('\n'));
+    assert.ok(!requests.some((q) => q.includes('/namespaces/')), requests.join('\n'));
   });
 
   it('HPAs forbidden: a note, not a failure', async () => {
