@@ -4,7 +4,9 @@
 // as the chart's ServiceAccount, allows what the code needs and nothing more; and self-signed mode runs with
 // nothing but that ServiceAccount's token.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -17,6 +19,7 @@ import { CHART_DIR, find, parseManifests, renderText } from '../unit/chart/helm.
 import { certManagerCrds, serviceMonitorCrd } from '../unit/chart/crds.ts';
 import { permissionMatrix, type Expectation } from '../unit/chart/rbac.ts';
 import { startCluster, toYaml, waitFor, type TestCluster } from './helpers/cluster.ts';
+import { freePort } from '../helpers/tls.ts';
 
 let c: TestCluster;
 const tmp = mkdtempSync(join(tmpdir(), 'kube-latch-chart-e2e-'));
@@ -152,6 +155,56 @@ describe('helm install into the dev cluster, RBAC, and self-signed mode with the
     }
   });
 
+  test('the watcher, configured by the chart\'s environment and holding only the ServiceAccount token, does its whole job', async () => {
+    // Its container's environment as the chart renders it, with the pod's fields filled in and the paths
+    // that exist only in the pod (remote, work dir, port) pointed at this machine.
+    const objs = parseManifests(await renderText({ git: { url: 'https://git.example.test/org/fleet.git' } }, { namespace: ns }));
+    const container = (find(objs, 'Deployment')['spec'].template.spec.containers as any[]).find((x) => x.name === 'watcher');
+    const env: Record<string, string> = {};
+    for (const e of container.env as any[]) {
+      env[e.name] = e.value ?? (e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace' ? ns : e.valueFrom?.fieldRef?.fieldPath === 'metadata.name' ? 'kl-kube-latch-test-pod' : '');
+    }
+    const apps = await c.namespace('apps-sa');
+    const remote = gitRemote(apps);
+    const metricsPort = await freePort();
+    Object.assign(env, {
+      HOME: tmp,
+      KUBE_LATCH_REPO: `file://${remote}`,
+      KUBE_LATCH_WORK_DIR: join(tmp, 'work'),
+      KUBE_LATCH_METRICS_PORT: String(metricsPort),
+      KUBE_LATCH_SETTLE_UP: '1',
+      KUBE_LATCH_BATCH_WINDOW: '0',
+      KUBE_LATCH_KUBECONFIG: await serviceAccountKubeconfig(ns, full),
+    });
+
+    await c.apply([workload('web', apps, 2), workload('orphan', apps, 3), hpa('web', apps)]);
+    const child = spawn(process.execPath, [MAIN, 'watcher'], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (output += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (output += d));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    try {
+      await waitFor('the watcher to be ready', async () => (await httpStatus(metricsPort, '/readyz')) === 200, { timeoutMs: 60_000 });
+      const lease = await waitFor('the watcher to hold the Lease', async () => {
+        const l = await c.getJson(['lease', env['KUBE_LATCH_LEASE_NAME']!, '-n', ns]);
+        return l.spec?.holderIdentity?.startsWith('kl-kube-latch-test-pod') ? l : undefined;
+      });
+      assert.ok(lease);
+      // Live scale far above band(2): after settle-up, the latch point is pushed to the remote.
+      await c.kubectl(['scale', '-n', apps, 'deployment/web', '--replicas=20']);
+      await waitFor('the latch commit on the remote', () => /replicas: 20\b/.test(gitShow(remote, 'main:apps/web.yaml')), { timeoutMs: 60_000 });
+      // A workload git does not declare gets an Event (created with the token).
+      await waitFor('an Event on the undeclared workload', async () => {
+        const events = await c.getJson(['events', '-n', apps, '--field-selector', 'involvedObject.name=orphan']);
+        return (events.items as any[]).some((e) => /kube-latch/.test(e.source?.component ?? e.reportingComponent ?? ''));
+      });
+      assert.doesNotMatch(output, /forbidden|\b403\b/i, 'the watcher met an RBAC denial');
+    } finally {
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0, output.slice(-2000));
+    }
+  });
+
   test('helm upgrade keeps the CA and the caBundle that the webhook wrote', async () => {
     const before = await c.getJson(['secret', `${full}-self-signed-ca`, '-n', ns]);
     const bundleBefore = (await c.getJson(['mutatingwebhookconfiguration', full])).webhooks[0].clientConfig.caBundle;
@@ -163,6 +216,65 @@ describe('helm install into the dev cluster, RBAC, and self-signed mode with the
     assert.equal((await c.getJson(['deployment', full, '-n', ns])).spec.replicas, 3);
   });
 });
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+
+function workload(name: string, namespace: string, replicas: number): object {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace, labels: { app: name, 'kube-latch.io/enabled': 'true' } },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image: 'registry.example.test/app:1' }] } },
+    },
+  };
+}
+
+function hpa(name: string, namespace: string): object {
+  return {
+    apiVersion: 'autoscaling/v2',
+    kind: 'HorizontalPodAutoscaler',
+    metadata: { name, namespace },
+    spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name }, minReplicas: 1, maxReplicas: 50, metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 70 } } }] },
+  };
+}
+
+function git(args: string[], cwd?: string): string {
+  const r = spawnSync('git', ['-c', 'user.name=test', '-c', 'user.email=test@example.test', '-c', 'init.defaultBranch=main', ...args], { cwd, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+/** A bare remote whose main branch declares `web` (replicas 2) but not `orphan`. */
+function gitRemote(namespace: string): string {
+  const remote = join(tmp, 'remote.git');
+  const seed = join(tmp, 'seed');
+  git(['init', '--bare', '-q', remote]);
+  git(['init', '-q', seed]);
+  mkdirSync(join(seed, 'apps'));
+  writeFileSync(join(seed, 'apps', 'web.yaml'), toYaml(workload('web', namespace, 2)));
+  git(['add', '.'], seed);
+  git(['commit', '-q', '-m', 'web'], seed);
+  git(['push', '-q', remote, 'HEAD:main'], seed);
+  return remote;
+}
+
+function gitShow(remote: string, what: string): string {
+  return git(['--git-dir', remote, 'show', what]);
+}
+
+function httpStatus(port: number, path: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = get({ host: '127.0.0.1', port, path, timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', () => resolve(0));
+    req.on('timeout', () => req.destroy());
+  });
+}
 
 /** `kubectl auth can-i` for one matrix row; true for yes, false for no. */
 async function canI(row: Expectation, as: string): Promise<boolean> {

@@ -220,13 +220,14 @@ describe('Deployment', () => {
     assert.equal(w['KUBE_LATCH_AUTHOR'], 'Latch Bot <bot@example.test>');
     assert.equal(w['KUBE_LATCH_LEASE_NAME'], `${FULL}-watcher`);
     assert.deepEqual(w['KUBE_LATCH_LEASE_NAMESPACE'], { fieldRef: { fieldPath: 'metadata.namespace' } });
+    assert.deepEqual(w['POD_NAME'], { fieldRef: { fieldPath: 'metadata.name' } }, 'the Lease holder is named after the pod');
     assert.equal(env(container(await render(), 'watcher'))['KUBE_LATCH_PATH'], undefined, 'no path: the whole repository');
     const h = env(container(objs, 'webhook'));
     assert.equal(h['KUBE_LATCH_LADDER'], 'sig1');
     assert.equal(h['KUBE_LATCH_TOLERANCE'], '1.5');
     assert.equal(h['KUBE_LATCH_PORT'], '9443');
     for (const c of containers(objs)) {
-      for (const e of c.env as any[]) assert.match(e.name, /^(KUBE_LATCH_[A-Z0-9_]+|HOME)$/, `${c.name} ${e.name}`);
+      for (const e of c.env as any[]) assert.match(e.name, /^(KUBE_LATCH_[A-Z0-9_]+|HOME|POD_NAME)$/, `${c.name} ${e.name}`);
       assert.equal(new Set((c.env as any[]).map((e) => e.name)).size, c.env.length, `${c.name}: no variable twice`);
     }
   });
