@@ -5,13 +5,8 @@ import fc from 'fast-check';
 import forge from 'node-forge';
 import { CA_CERT_KEY, CA_KEY_KEY, TRUST_KEY, type CAStore, type SecretState, type WebhookBundles } from '../../../src/certs/ca-store.ts';
 import { parseBundle, renewAt } from '../../../src/certs/schedule.ts';
-import {
-  SELF_SIGNED_FLAGS,
-  openSelfSignedSource,
-  selfSignedConfigFromFlags,
-  type SelfSignedOptions,
-  type SelfSignedSource,
-} from '../../../src/certs/self-signed.ts';
+import { openSelfSignedSource, type SelfSignedOptions, type SelfSignedSource } from '../../../src/certs/self-signed.ts';
+import { SELF_SIGNED_FLAGS, selfSignedConfigFromFlags } from '../../../src/certs/self-signed-flags.ts';
 import { TlsSourceError } from '../../../src/certs/source.ts';
 import { UsageError, parseFlags } from '../../../src/cli/flags.ts';
 import { captureLogger } from '../../helpers/tls.ts';

@@ -2,7 +2,7 @@
 // variable that names no flag: so every variable the chart sets must be a real flag of the subcommand.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SELF_SIGNED_FLAGS } from '../../../src/certs/self-signed.ts';
+import { SELF_SIGNED_FLAGS } from '../../../src/certs/self-signed-flags.ts';
 import { envName } from '../../../src/cli/flags.ts';
 import { watcherFlags } from '../../../src/cli/watcher.ts';
 import { webhookFlags } from '../../../src/cli/webhook.ts';
