@@ -8,6 +8,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
+import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,10 +51,18 @@ export interface StartWebhookOptions {
 }
 
 const live = new Set<ChildProcess>();
-// A test process that dies without calling stop() must not leave webhooks behind.
-process.once('exit', () => {
+// A test process that dies without calling stop() (a failed before(), the runner's timeout, Ctrl-C) must not
+// leave webhooks behind: kill them on exit, and on a terminating signal before dying of it as usual.
+const killAll = () => {
   for (const c of live) c.kill('SIGKILL');
-});
+};
+process.once('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(sig, () => {
+    killAll();
+    if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+  });
+}
 
 /** Spawns `node src/cli/main.ts webhook` on free loopback ports and resolves once /readyz answers ok. */
 export async function startLocalWebhook(opts: StartWebhookOptions = {}): Promise<LocalWebhook> {
@@ -264,5 +274,75 @@ export async function registerWebhook(cluster: Pick<TestCluster, 'apply' | 'kube
     remove: async () => {
       await cluster.kubectl(['delete', 'mutatingwebhookconfiguration', name, '--ignore-not-found', '--wait=false']);
     },
+  };
+}
+
+export interface Exchange {
+  /** the AdmissionReview exactly as kube-apiserver sent it */
+  review: any;
+  /** the webhook's answer, parsed */
+  response: any;
+  status: number;
+}
+
+export interface CapturingProxy {
+  url: string;
+  caPem: string;
+  /** every request relayed so far */
+  exchanges: Exchange[];
+  close(): Promise<void>;
+}
+
+/**
+ * An HTTPS relay in front of a LocalWebhook that keeps each AdmissionReview and its answer: register the
+ * proxy's url and caBundle instead of the webhook's to see what the apiserver really sends.
+ */
+export async function startCapturingProxy(target: Pick<LocalWebhook, 'port' | 'caPem'>): Promise<CapturingProxy> {
+  const ca = createCA({ commonName: 'kube-latch-e2e-proxy-ca', validitySeconds: 24 * 3600 });
+  const leaf = createLeaf(ca, { commonName: 'kube-latch-e2e-proxy', ipAddresses: ['127.0.0.1'], validitySeconds: 24 * 3600 });
+  const exchanges: Exchange[] = [];
+  const server = createHttpsServer({ cert: leaf.cert, key: leaf.key }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (d: Buffer) => chunks.push(d));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const out = httpsRequest(
+        { host: '127.0.0.1', port: target.port, method: 'POST', path: req.url, ca: target.caPem, headers: { 'content-type': 'application/json', 'content-length': body.length } },
+        (up) => {
+          const back: Buffer[] = [];
+          up.on('data', (d: Buffer) => back.push(d));
+          up.on('end', () => {
+            const text = Buffer.concat(back).toString('utf8');
+            try {
+              exchanges.push({ review: JSON.parse(body.toString('utf8')), response: JSON.parse(text), status: up.statusCode ?? 0 });
+            } catch {
+              exchanges.push({ review: body.toString('utf8'), response: text, status: up.statusCode ?? 0 });
+            }
+            res.writeHead(up.statusCode ?? 502, { 'content-type': 'application/json' });
+            res.end(text);
+          });
+        },
+      );
+      out.on('error', (e) => {
+        res.writeHead(502, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: e.message }));
+      });
+      out.end(body);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `https://127.0.0.1:${port}/mutate`,
+    caPem: ca.cert,
+    exchanges,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
