@@ -10,6 +10,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
+import { KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
 import { startCluster, waitFor, type RunResult, type TestCluster } from './helpers/cluster.ts';
 import { DECLARED, ENABLED_LABEL, registerWebhook, startLocalWebhook, type LocalWebhook, type Registration } from './helpers/webhook.ts';
 
@@ -19,12 +20,17 @@ const FLUX = { serverSide: true, fieldManager: 'kustomize-controller', force: tr
 let c: TestCluster;
 let wh: LocalWebhook;
 let reg: Registration;
+/** reads go straight to the API (a kubectl process per read would add ~20 s to this file) */
+let api: KubernetesObjectApi;
 const tmp = mkdtempSync(join(tmpdir(), 'kube-latch-webhook-e2e-'));
 
 before(async () => {
   c = await startCluster({ nodes: 2 });
   wh = await startLocalWebhook({ cluster: c, args: ['--log-level', 'debug'] });
   reg = await registerWebhook(c, { url: wh.url, caBundle: wh.caPem });
+  const kc = new KubeConfig();
+  kc.loadFromFile(c.kubeconfig);
+  api = KubernetesObjectApi.makeApiClient(kc);
   await c.kubectl(['apply', '--server-side', '--field-manager=kube-latch-e2e', '-f', ROLLOUT_CRD]);
   await c.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/rollouts.argoproj.io']);
 });
@@ -71,7 +77,8 @@ interface Live {
 }
 
 async function live(ns: string, kind: Kind, name: string): Promise<Live> {
-  const o = await c.getJson(['-n', ns, kind.toLowerCase(), name]);
+  const apiVersion = kind === 'Rollout' ? 'argoproj.io/v1alpha1' : 'apps/v1';
+  const o = (await api.read({ apiVersion, kind, metadata: { name, namespace: ns } })) as { spec?: { replicas?: number }; metadata?: { annotations?: Record<string, string> } };
   return { replicas: o.spec?.replicas, declared: o.metadata?.annotations?.[DECLARED] };
 }
 
@@ -415,6 +422,20 @@ test('10b. a hung webhook (SIGSTOP) costs one timeout, and the apply still succe
   await scale(ns, 'Deployment', 'web', 17);
   await c.apply(workload(ns, 'web', { replicas: 30 }), FLUX);
   assert.deepEqual(await live(ns, 'Deployment', 'web'), { replicas: 17, declared: '30' });
+});
+
+test('updates that do not declare replicas (kubectl label, kubectl rollout restart) keep live and the declared memory', async (t) => {
+  const ns = await namespace(t, 'meta');
+  await declared20Live17(ns, 'web');
+  await c.kubectl(['label', '-n', ns, 'deployment/web', 'team=shop']);
+  assert.deepEqual(await live(ns, 'Deployment', 'web'), { replicas: 17, declared: '20' });
+  await c.kubectl(['rollout', 'restart', '-n', ns, 'deployment/web']);
+  assert.deepEqual(await live(ns, 'Deployment', 'web'), { replicas: 17, declared: '20' });
+  // The memory still works: git's next unchanged apply keeps 17, a change out of band applies.
+  await c.apply(workload(ns, 'web', { replicas: 20 }), FLUX);
+  assert.deepEqual(await live(ns, 'Deployment', 'web'), { replicas: 17, declared: '20' });
+  await c.apply(workload(ns, 'web', { replicas: 50 }), FLUX);
+  assert.deepEqual(await live(ns, 'Deployment', 'web'), { replicas: 50, declared: '50' });
 });
 
 test('warnings and Events: one warning per apply that keeps a value, each under 120 characters, none when the declared value is applied; the webhook writes no Events', async (t) => {
