@@ -64,7 +64,12 @@ interface Leaf {
   notAfter: Date;
   /** fingerprint of the CA that signed it */
   issuer: string;
+  /** that CA with its key, kept to bridge a renewal while a newer CA is not yet trusted long enough */
+  signer: Pick<Authority, 'ca' | 'caCert'>;
 }
+
+/** What this replica knows of caBundle: no configuration to keep, unknown (the last read failed), or the CAs in it. */
+type BundleState = 'none' | 'unknown' | BundleCert[];
 
 /** What a reconcile pass found and did; tests and logs read it. */
 export interface SelfSignedStatus {
@@ -122,6 +127,9 @@ export class SelfSignedSource implements TlsSource {
   #intervalMs: number;
   #propagationMs: number;
   #leaf: Leaf | undefined;
+  /** the CA as last read from the Secret */
+  #authority: Authority | undefined;
+  #bundle: BundleState = 'unknown';
   /** when this replica first saw each CA (by fingerprint) in every webhook's caBundle */
   #seenInBundle = new Map<string, number>();
   #listeners = new Set<(m: TlsMaterial) => void>();
@@ -175,10 +183,28 @@ export class SelfSignedSource implements TlsSource {
           .finally(() => {
             if (!this.#closed) tick();
           });
-      }, this.#intervalMs);
+      }, this.#nextDelayMs());
       this.#timer.unref();
     };
     tick();
+  }
+
+  /**
+   * The reconcile period, shortened so that a pass runs right when the leaf falls due or a new CA has
+   * been trusted for the propagation delay: a renewal never waits for the next regular tick.
+   */
+  #nextDelayMs(): number {
+    const now = this.#now().getTime();
+    let delay = this.#intervalMs;
+    const leaf = this.#leaf;
+    if (leaf) {
+      const untilDue = renewAt(leaf).getTime() - now;
+      if (untilDue > 0) delay = Math.min(delay, untilDue + 10);
+      const ca = this.#authority?.caCert.fingerprint;
+      const seen = ca !== undefined && ca !== leaf.issuer ? this.#seenInBundle.get(ca) : undefined;
+      if (seen !== undefined && seen + this.#propagationMs - now > 0) delay = Math.min(delay, seen + this.#propagationMs - now + 10);
+    }
+    return delay;
   }
 
   async close(): Promise<void> {
@@ -198,15 +224,46 @@ export class SelfSignedSource implements TlsSource {
   }
 
   async #reconcileOnce(): Promise<SelfSignedStatus> {
+    // A leaf that has fallen due is renewed from what this replica already knows, before any API round
+    // trip (slow under load, or failing during an apiserver outage) can delay it.
+    if (this.#authority && this.#leaf) this.#renewLeaf(this.#authority, this.#now());
+
     const authority = await this.#ensureAuthority();
-    let bundle: BundleCert[] | undefined;
+    this.#authority = authority;
     let bundleError: string | undefined;
     try {
-      bundle = await this.#ensureBundle(authority);
+      const bundle = await this.#ensureBundle(authority);
+      this.#bundle = bundle ?? 'none';
     } catch (err) {
       bundleError = firstLine(err);
+      this.#bundle = 'unknown';
     }
-    const now = this.#now();
+    const waiting = this.#renewLeaf(authority, this.#now());
+    const served = this.#leaf!;
+    this.#status = {
+      caFingerprint: authority.caCert.fingerprint,
+      trusted: authority.trusted.map((c) => c.fingerprint),
+      bundle: Array.isArray(this.#bundle) ? this.#bundle.map((c) => c.fingerprint) : undefined,
+      leafSerial: served.serial,
+      leafIssuer: served.issuer,
+      leafNotAfter: served.notAfter,
+      waiting,
+      ...(bundleError !== undefined ? { bundleError } : {}),
+    };
+    return this.#status;
+  }
+
+  /**
+   * Issues a new leaf when one is needed and can be served safely. Returns true when one is needed but
+   * waits for caBundle. In order of preference:
+   * - from the current CA, once caBundle has trusted it for the propagation delay (or there is no
+   *   configuration to keep, or nothing is served yet);
+   * - when the leaf is due but the current CA is not trusted long enough yet: a bridge leaf from the CA
+   *   that signed the old one, while that CA is still trusted and valid;
+   * - when the leaf has expired and neither is possible: from the current CA, since a dead certificate
+   *   cannot do better.
+   */
+  #renewLeaf(authority: Authority, now: Date): boolean {
     const leaf = this.#leaf;
     const reason = !leaf
       ? 'initial'
@@ -217,31 +274,26 @@ export class SelfSignedSource implements TlsSource {
           : isDue(leaf, now)
             ? 'due'
             : undefined;
-    let waiting = false;
-    if (reason) {
-      const seen = this.#seenInBundle.get(authority.caCert.fingerprint);
-      const trustedLongEnough = bundleError === undefined && seen !== undefined && now.getTime() - seen >= this.#propagationMs;
-      const noConfig = bundleError === undefined && bundle === undefined;
-      // With nothing to serve yet, or only a dead certificate, the new one cannot make things worse.
-      if (noConfig || trustedLongEnough || reason === 'initial' || reason === 'expired') {
-        this.#issueLeaf(authority, reason, now);
-      } else {
-        waiting = true;
-        this.#log.debug({ reason }, 'self-signed: new serving certificate waits until caBundle trusts its CA');
-      }
-    }
-    const served = this.#leaf!;
-    this.#status = {
-      caFingerprint: authority.caCert.fingerprint,
-      trusted: authority.trusted.map((c) => c.fingerprint),
-      bundle: bundle?.map((c) => c.fingerprint),
-      leafSerial: served.serial,
-      leafIssuer: served.issuer,
-      leafNotAfter: served.notAfter,
-      waiting,
-      ...(bundleError !== undefined ? { bundleError } : {}),
+    if (!reason) return false;
+    const trustedLongEnough = (ca: BundleCert): boolean => {
+      const seen = this.#seenInBundle.get(ca.fingerprint);
+      return seen !== undefined && now.getTime() - seen >= this.#propagationMs && !isExpired(ca, now);
     };
-    return this.#status;
+    if (!leaf || this.#bundle === 'none' || trustedLongEnough(authority.caCert)) {
+      this.#issueLeaf(authority, reason, now);
+      return false;
+    }
+    const mustRenew = reason === 'expired' || isDue(leaf, now);
+    if (mustRenew && leaf.issuer !== authority.caCert.fingerprint && trustedLongEnough(leaf.signer.caCert)) {
+      this.#issueLeaf(leaf.signer, `${reason}; bridged on the previous CA until the new one is trusted`, now);
+      return true;
+    }
+    if (reason === 'expired') {
+      this.#issueLeaf(authority, reason, now);
+      return false;
+    }
+    this.#log.debug({ reason }, 'self-signed: new serving certificate waits until caBundle trusts its CA');
+    return true;
   }
 
   /** Reads the CA from the Secret, creating or renewing it as needed. Conflicts mean another replica wrote: re-read. */
@@ -310,7 +362,7 @@ export class SelfSignedSource implements TlsSource {
     for (const fp of [...this.#seenInBundle.keys()]) if (!contains(bundle, { fingerprint: fp })) this.#seenInBundle.delete(fp);
   }
 
-  #issueLeaf(authority: Authority, reason: string, now: Date): void {
+  #issueLeaf(authority: Pick<Authority, 'ca' | 'caCert'>, reason: string, now: Date): void {
     const { serviceName, namespace, extraSans, certLifetimeSeconds } = this.#opts;
     const leaf = createLeaf(authority.ca, {
       commonName: `${serviceName}.${namespace}.svc`,
@@ -320,7 +372,14 @@ export class SelfSignedSource implements TlsSource {
       now,
     });
     const material = { cert: leaf.cert, key: leaf.key };
-    this.#leaf = { material, serial: leaf.serial, notBefore: leaf.notBefore, notAfter: leaf.notAfter, issuer: authority.caCert.fingerprint };
+    this.#leaf = {
+      material,
+      serial: leaf.serial,
+      notBefore: leaf.notBefore,
+      notAfter: leaf.notAfter,
+      issuer: authority.caCert.fingerprint,
+      signer: { ca: authority.ca, caCert: authority.caCert },
+    };
     this.#log.info(
       { serial: leaf.serial, notAfter: leaf.notAfter.toISOString(), renewAt: renewAt(leaf).toISOString(), reason },
       'self-signed: serving certificate issued',

@@ -302,6 +302,69 @@ describe('self-signed: rotation', () => {
     assert.deepEqual(store.bundle(), [newCa.fingerprint256]);
   });
 
+  test('a leaf that falls due while the new CA is not yet trusted long enough is bridged on the previous CA', async () => {
+    const store = new FakeStore();
+    const clock = new Clock();
+    const b = await open(store, clock);
+    const oldCa = caOf(store);
+    const caDue = renewAt({ notBefore: oldCa.validFromDate, notAfter: oldCa.validToDate }).getTime();
+    // A starts 6 h (2/3 of its 9 h leaf) before the CA falls due, so both fall due together.
+    clock.t = caDue - 6 * HOUR * 1000;
+    const a = await open(store, clock);
+    const first = a.status()!.leafSerial;
+    clock.t = caDue;
+    await b.reconcile(); // B renews the CA and publishes it in caBundle
+    const newCa = caOf(store);
+    assert.notEqual(newCa.fingerprint256, oldCa.fingerprint256);
+    clock.advance(1);
+    const bridged = await a.reconcile();
+    assert.notEqual(bridged.leafSerial, first, 'the due leaf was renewed');
+    assert.equal(bridged.leafIssuer, oldCa.fingerprint256, 'by the CA that caBundle has trusted for long enough');
+    assert.ok(served(a).checkIssued(oldCa));
+    assert.equal(bridged.waiting, true);
+    clock.advance(60);
+    const switched = await a.reconcile();
+    assert.equal(switched.leafIssuer, newCa.fingerprint256);
+    assert.equal(switched.waiting, false);
+  });
+
+  test('a due leaf is renewed before the pass waits on the API (slow or unreachable apiserver)', async () => {
+    const store = new FakeStore();
+    const clock = new Clock();
+    const s = await open(store, clock);
+    const first = served(s).serialNumber;
+    clock.advance(7 * HOUR);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const readSecret = store.readSecret.bind(store);
+    store.readSecret = async () => {
+      await gate;
+      return readSecret();
+    };
+    const renewed = new Promise<string>((r) => s.onChange((m) => r(new X509Certificate(m.cert).serialNumber)));
+    const pass = s.reconcile();
+    const serial = await renewed; // resolves while the Secret read is still blocked
+    assert.notEqual(serial, first);
+    release();
+    await pass;
+  });
+
+  test('the timer fires when the leaf falls due, however long the regular period', async () => {
+    const store = new FakeStore();
+    // Real time, 3 s leaf: due 2 s after issue; the regular period is an hour.
+    const s = await openSelfSignedSource({ ...options(store, new Clock()), now: undefined, certLifetimeSeconds: 3, propagationMs: 0, intervalMs: 3_600_000 });
+    sources.push(s);
+    const first = served(s).serialNumber;
+    const next = await new Promise<string>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('no renewal within 10 s')), 10_000);
+      s.onChange((m) => {
+        clearTimeout(t);
+        resolve(new X509Certificate(m.cert).serialNumber);
+      });
+    });
+    assert.notEqual(next, first);
+  });
+
   test('a replica with an older view never removes a CA that caBundle already trusts', async () => {
     const store = new FakeStore();
     const clock = new Clock();
