@@ -51,10 +51,12 @@ export interface StartWebhookOptions {
 }
 
 const live = new Set<ChildProcess>();
+const certDirs = new Set<string>();
 // A test process that dies without calling stop() (a failed before(), the runner's timeout, Ctrl-C) must not
 // leave webhooks behind: kill them on exit, and on a terminating signal before dying of it as usual.
 const killAll = () => {
   for (const c of live) c.kill('SIGKILL');
+  for (const d of certDirs) rmSync(d, { recursive: true, force: true });
 };
 process.once('exit', killAll);
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
@@ -67,6 +69,7 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 /** Spawns `node src/cli/main.ts webhook` on free loopback ports and resolves once /readyz answers ok. */
 export async function startLocalWebhook(opts: StartWebhookOptions = {}): Promise<LocalWebhook> {
   const certDir = mkdtempSync(join(tmpdir(), 'kube-latch-webhook-'));
+  certDirs.add(certDir);
   const ca = createCA({ commonName: 'kube-latch-e2e-ca', validitySeconds: 24 * 3600 });
   const leaf = createLeaf(ca, { commonName: 'kube-latch-e2e', ipAddresses: ['127.0.0.1'], dnsNames: ['localhost'], validitySeconds: 24 * 3600 });
   writeFileSync(join(certDir, 'tls.crt'), leaf.cert);
@@ -136,6 +139,7 @@ export async function startLocalWebhook(opts: StartWebhookOptions = {}): Promise
     await spawnChild();
   } catch (e) {
     rmSync(certDir, { recursive: true, force: true });
+    certDirs.delete(certDir);
     throw e;
   }
   let stopped = false;
@@ -156,6 +160,7 @@ export async function startLocalWebhook(opts: StartWebhookOptions = {}): Promise
       stopped = true;
       await signal('SIGTERM');
       rmSync(certDir, { recursive: true, force: true });
+      certDirs.delete(certDir);
     },
     kill: () => signal('SIGKILL'),
     async restart() {
