@@ -42,6 +42,18 @@ describe('helm lint --strict', () => {
   }
 });
 
+describe('Chart.yaml', () => {
+  test('apiVersion v2 and kubeVersion >=1.28: older clusters are refused, current ones accepted', async () => {
+    const old = await helm(['template', 'kl', CHART_DIR, '--kube-version', '1.27.9']);
+    assert.notEqual(old.code, 0);
+    assert.match(old.stderr, /kubeVersion|incompatible/i);
+    for (const v of ['1.28.0', '1.36.3']) assert.equal((await helm(['template', 'kl', CHART_DIR, '--kube-version', v])).code, 0, v);
+    const meta = await helm(['show', 'chart', CHART_DIR]);
+    assert.match(meta.stdout, /^apiVersion: v2$/m);
+    assert.match(meta.stdout, /^kubeVersion: '?>=1\.28\.0-0'?$/m);
+  });
+});
+
 describe('values.schema.json rejects bad values', () => {
   const bad: Array<[string, Record<string, unknown>, RegExp]> = [
     ['an unknown top-level key', { replicas: 3 }, /additional properties 'replicas' not allowed|replicas/],
