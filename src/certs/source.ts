@@ -5,6 +5,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import type { Logger } from '../log.ts';
 import { openFileSource } from './file-source.ts';
+import type { SelfSignedConfig } from './self-signed-flags.ts';
 
 export interface TlsMaterial {
   /** PEM; may hold the chain after the leaf */
@@ -40,14 +41,20 @@ export interface TlsSourceOptions {
   log: Logger;
   /** how often the file source re-reads the files in case a watch event was missed (default 10 s) */
   pollIntervalMs?: number;
+  /** settings of `--certs self-signed` */
+  selfSigned?: SelfSignedConfig;
 }
 
 export async function loadTlsSource(mode: CertsMode, opts: TlsSourceOptions): Promise<TlsSource> {
   switch (mode) {
     case 'file':
       return openFileSource(opts);
-    case 'self-signed':
-      throw new UnsupportedCertsModeError('--certs self-signed is not available yet; use --certs file');
+    case 'self-signed': {
+      if (!opts.selfSigned) throw new UnsupportedCertsModeError('--certs self-signed needs its settings');
+      // Loaded only in this mode: it brings the Kubernetes client and node-forge.
+      const { openSelfSignedSource } = await import('./self-signed.ts');
+      return openSelfSignedSource({ ...opts.selfSigned, log: opts.log });
+    }
   }
 }
 

@@ -2,9 +2,10 @@
 // then drains in-flight requests and exits 0.
 import { isIP } from 'node:net';
 import { CERTS_MODES, loadTlsSource, TlsSourceError, UnsupportedCertsModeError } from '../certs/source.ts';
+import { SELF_SIGNED_FLAGS, selfSignedConfigFromFlags } from '../certs/self-signed-flags.ts';
 import { describePolicy, policyFromFlags, PolicyError, type PolicyDefaults } from '../latch/index.ts';
 import { createLogger } from '../log.ts';
-import { choice, helpText, int, parseFlags, str, UsageError, type FlagSpec } from './flags.ts';
+import { choice, helpText, int, list, parseFlags, str, UsageError, type FlagSpec } from './flags.ts';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -18,7 +19,9 @@ export const webhookFlags: FlagSpec[] = [
   { name: 'tolerance', type: 'string', arg: 'R', help: 'default band ratio r ≥ 1', default: '2' },
   { name: 'min-replicas', type: 'string', arg: 'N', help: 'default lower bound (default 0)' },
   { name: 'max-replicas', type: 'string', arg: 'N', help: 'default upper bound (default unbounded)' },
+  { name: 'extra-workload', type: 'string', multiple: true, arg: 'GROUP/RESOURCE', help: 'another resource with spec.replicas and a scale subresource to latch, e.g. example.com/widgets' },
   { name: 'log-level', type: 'string', arg: 'LEVEL', help: `log level: ${LOG_LEVELS.join(', ')}`, default: 'info' },
+  ...SELF_SIGNED_FLAGS,
 ];
 
 export async function run(argv: string[]): Promise<number> {
@@ -39,12 +42,17 @@ export async function run(argv: string[]): Promise<number> {
   const mode = choice(f, 'certs', CERTS_MODES)!;
   const certDir = str(f, 'cert-dir')!;
   const level = choice(f, 'log-level', LOG_LEVELS)!;
-  const defaults: PolicyDefaults = {
+  const extraWorkloads = list(f, 'extra-workload');
+  for (const w of extraWorkloads) {
+    if (!/^[a-z0-9.-]*\/[a-z0-9-]+$/.test(w)) throw new UsageError(`--extra-workload must be GROUP/RESOURCE (e.g. example.com/widgets), got "${w}"`);
+  }
+  const defaults: PolicyDefaults & { extraWorkloads?: string[] } = {
     ladder: str(f, 'ladder'),
     tolerance: str(f, 'tolerance'),
     min: int(f, 'min-replicas'),
     max: int(f, 'max-replicas'),
   };
+  if (extraWorkloads.length > 0) defaults.extraWorkloads = extraWorkloads;
   let policy;
   try {
     policy = policyFromFlags(defaults);
@@ -58,7 +66,7 @@ export async function run(argv: string[]): Promise<number> {
   const log = createLogger('webhook', level);
   let tls;
   try {
-    tls = await loadTlsSource(mode, { certDir, log });
+    tls = await loadTlsSource(mode, { certDir, log, ...(mode === 'self-signed' ? { selfSigned: selfSignedConfigFromFlags(f) } : {}) });
   } catch (e) {
     if (e instanceof UnsupportedCertsModeError) throw new UsageError(e.message);
     if (e instanceof TlsSourceError) {

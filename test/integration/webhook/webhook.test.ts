@@ -166,7 +166,8 @@ describe('kube-latch webhook flags', { timeout: 60_000 }, () => {
     ['a bind address that is not an IP', ['--bind-address', 'example.org'], {}, /--bind-address must be an IP address/],
     ['the same port twice', ['--port', '9443', '--metrics-port', '9443'], {}, /must differ/],
     ['an unknown --certs mode', ['--certs', 'acme'], {}, /--certs must be one of file, self-signed/],
-    ['self-signed, not built yet', ['--certs', 'self-signed'], {}, /not available yet/],
+    ['self-signed outside a cluster without --namespace', ['--certs', 'self-signed'], {}, /--namespace is required with --certs self-signed/],
+    ['an extra workload that is not GROUP/RESOURCE', ['--extra-workload', 'Widget'], {}, /--extra-workload must be GROUP\/RESOURCE/],
     ['an unknown flag', ['--nope'], {}, /nope/],
     ['a bad log level', ['--log-level', 'loud'], {}, /--log-level must be one of/],
   ];

@@ -201,7 +201,7 @@ describe('loadTlsSource', () => {
     assert.equal(source.current().key, pki.leaf.key);
   });
 
-  test('self-signed mode is a clean "not available" usage error for now', async () => {
+  test('self-signed mode without its settings is a clean usage error', async () => {
     await assert.rejects(loadTlsSource('self-signed', { certDir: '/nonexistent', log: captureLogger().log }), UnsupportedCertsModeError);
   });
 
