@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseRemote, redactUrl } from '../git/auth.ts';
 import { GitError } from '../git/exec.ts';
-import { clusterBranch, repoSlug } from '../git/pr/index.ts';
+import { clusterBranch, createPullRequests } from '../git/pr/index.ts';
 import { checkApiUrl } from '../git/pr/http.ts';
 import { parseAuthor, DEFAULT_AUTHOR } from '../git/repo.ts';
 import { normalizeRepoPath } from '../git/repo-index.ts';
-import { KubeConfigError, loadKubeConfig, parseKindSpec, type KubeConfig } from '../kube/client.ts';
+import { firstLine, KubeConfigError, loadKubeConfig, parseKindSpec, type KubeConfig } from '../kube/client.ts';
 import { DEFAULT_SETTLE_DOWN, DEFAULT_SETTLE_UP, describePolicy, policyFromFlags, PolicyError, type PolicyDefaults } from '../latch/index.ts';
 import { createLogger } from '../log.ts';
 import { choice, helpText, int, list, parseFlags, requireStr, seconds, str, UsageError, type FlagSpec } from './flags.ts';
@@ -157,7 +157,8 @@ export function parseWatcherConfig(argv: string[], env: NodeJS.ProcessEnv = proc
     }
     if (!tokenFile) throw new UsageError(`--mode pr needs --token-file FILE (the ${provider} API token)`);
     try {
-      repoSlug(repo);
+      // No I/O: checks that --repo names a project this provider can address, and the branch name.
+      createPullRequests({ provider, apiUrl, tokenFile, repoUrl: repo });
       clusterBranch(clusterName);
     } catch (e) {
       throw new UsageError((e as Error).message);
@@ -270,11 +271,7 @@ export async function run(argv: string[]): Promise<number> {
   const stop = stopSignal();
 
   // Loaded only now, so that --help and flag errors stay fast.
-  const [{ startWatcher, WatcherConfigError, WatcherMetrics }, { openGitState }, { createPullRequests }] = await Promise.all([
-    import('../watcher/index.ts'),
-    import('../git/git-state.ts'),
-    import('../git/pr/index.ts'),
-  ]);
+  const [{ startWatcher, WatcherConfigError, WatcherMetrics }, { openGitState }] = await Promise.all([import('../watcher/index.ts'), import('../git/git-state.ts')]);
   const metrics = new WatcherMetrics({ defaultMetrics: true });
   let state: 'git' | 'informers' | 'ready' | 'stopping' = 'git';
   let gitProblem: string | undefined;
@@ -357,10 +354,11 @@ export async function run(argv: string[]): Promise<number> {
       break;
     } catch (e) {
       const msg = e instanceof Error ? e.message.split('\n')[0]! : String(e);
-      if (e instanceof GitError && !e.retryable) {
+      if (!(e instanceof GitError) || !e.retryable) {
+        const kind = e instanceof GitError ? e.kind : 'error';
         process.stderr.write(`kube-latch watcher: ${msg}\n`);
-        log.error({ err: msg, kind: e.kind }, 'cannot open the git repository');
-        return finish(e.kind === 'config' ? 2 : 1);
+        log.error({ err: msg, kind }, 'cannot open the git repository');
+        return finish(kind === 'config' ? 2 : 1);
       }
       gitProblem = msg;
       const delay = Math.min(1000 * 2 ** attempt, 30_000);
@@ -388,15 +386,28 @@ export async function run(argv: string[]): Promise<number> {
       logger: log,
     });
   } catch (e) {
-    const msg = e instanceof Error ? e.message.split('\n')[0]! : String(e);
+    const config = e instanceof WatcherConfigError || e instanceof KubeConfigError;
+    const msg = config ? (e as Error).message.split('\n')[0]! : `cannot start: cluster ${cfg.kubeconfig.getCurrentCluster()?.server ?? ''}: ${describeError(e)}`;
     process.stderr.write(`kube-latch watcher: ${msg}\n`);
     log.error({ err: msg }, 'cannot start the watcher');
-    return finish(e instanceof WatcherConfigError || e instanceof KubeConfigError ? 2 : 1);
+    return finish(config ? 2 : 1);
   }
 
   const signal = await stop.promise;
   log.info({ signal }, 'shutting down: finishing a write in progress and releasing the lease');
   return finish(0);
+}
+
+/** One line: the error's message, and its cause's (fetch hides ECONNREFUSED and TLS errors there). */
+function describeError(e: unknown): string {
+  const head = firstLine(e);
+  const cause = (e as { cause?: unknown })?.cause;
+  if (cause instanceof Error) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    const detail = cause.message.split('\n')[0]!;
+    return `${head} (${code && !detail.includes(code) ? `${code}: ` : ''}${detail})`;
+  }
+  return head;
 }
 
 /**

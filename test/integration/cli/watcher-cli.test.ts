@@ -1,0 +1,200 @@
+// `kube-latch watcher` flags, environment and exit codes, through the real CLI (no cluster needed: every
+// check here happens before the watcher touches the cluster or the remote, except the last two, which
+// reach a closed apiserver port and a remote that is down).
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI_MAIN, httpGet, poll } from '../../../src/demo/children.ts';
+import { createRemote } from '../../../src/demo/git.ts';
+import { startWatcherChild } from '../../../src/demo/watcher.ts';
+import { envName } from '../../../src/cli/flags.ts';
+import { watcherFlags } from '../../../src/cli/watcher.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'kube-latch-watcher-cli-'));
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+const token = join(dir, 'token');
+writeFileSync(token, 'secret-token-value\n', { mode: 0o600 });
+const aDir = join(dir, 'a-dir');
+mkdirSync(aDir);
+
+/** A kubeconfig whose apiserver port is closed: loads fine, and every request fails fast. */
+async function deadKubeconfig(): Promise<string> {
+  const port = await new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const file = join(dir, `kubeconfig-${port}`);
+  writeFileSync(
+    file,
+    `apiVersion: v1
+kind: Config
+clusters: [{name: dead, cluster: {server: "https://127.0.0.1:${port}", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: not-a-real-token}}]
+contexts: [{name: dead, context: {cluster: dead, user: u}}]
+current-context: dead
+`,
+  );
+  return file;
+}
+
+/** The environment without any KUBE_LATCH_* (or in-cluster) settings of the machine running the tests. */
+function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('KUBE_LATCH_') && k !== 'KUBERNETES_SERVICE_HOST' && k !== 'POD_NAMESPACE') env[k] = v;
+  return { ...env, ...extra };
+}
+
+function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI_MAIN, 'watcher', ...args], { env: cleanEnv(env), timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+const REPO = ['--repo', 'file:///srv/git/app.git'];
+
+test('--help lists every flag of issue 4 with its KUBE_LATCH_ variable, and exits 0', async () => {
+  const r = await cli(['--help']);
+  assert.equal(r.code, 0, r.stderr);
+  const issueFlags = [
+    'kubeconfig', 'repo', 'branch', 'path', 'mode', 'provider', 'api-url', 'settle', 'settle-up', 'settle-down', 'batch-window', 'cluster-name',
+    'lease-namespace', 'lease-name', 'author', 'ssh-key', 'known-hosts', 'token-file', 'sign', 'signing-key', 'work-dir', 'ladder', 'tolerance', 'metrics-port',
+  ];
+  const extra = ['workload-kind', 'log-level'];
+  assert.deepEqual(watcherFlags.map((f) => f.name).sort(), [...issueFlags, ...extra].sort(), 'exactly the flags of issue 4, plus --workload-kind and --log-level');
+  for (const f of [...issueFlags, ...extra]) {
+    assert.match(r.stdout, new RegExp(`--${f} .*\\[${envName(f)}\\]`), `--${f} with ${envName(f)}`);
+  }
+  assert.match(r.stdout, /--branch .*\(default "main"\)/);
+  assert.match(r.stdout, /--metrics-port .*\(default "8081"\)/);
+  assert.match(r.stdout, /--mode .*\(default "push"\)/);
+  assert.match(r.stdout, /--settle-up .*default 60/);
+  assert.match(r.stdout, /--settle-down .*default 3600/);
+  assert.match(r.stdout, /--batch-window .*default 10/);
+  assert.match(r.stdout, /--lease-name .*\(default "kube-latch-watcher"\)/);
+});
+
+// Each row: args (after the subcommand), extra env, and what the one-line error must say.
+const usageErrors: Array<[string, string[], Record<string, string>, RegExp]> = [
+  ['no --repo', [], {}, /--repo is required/],
+  ['an unknown flag', [...REPO, '--bogus'], {}, /Unknown option '--bogus'/],
+  ['a positional argument', [...REPO, 'extra'], {}, /Unexpected argument 'extra'/],
+  ['plain http', ['--repo', 'http://git.example/app.git'], {}, /plain http is refused/],
+  ['an unsupported scheme', ['--repo', 'ftp://git.example/app.git'], {}, /unsupported scheme ftp/],
+  ['a bad branch', [...REPO, '--branch', 'a..b'], {}, /--branch "a\.\.b" is not a valid branch name/],
+  ['a path leaving the repo', [...REPO, '--path', 'apps', '--path', '../x'], {}, /--path "\.\.\/x" must be relative/],
+  ['an absolute path', [...REPO, '--path', '/etc'], {}, /--path "\/etc" must be relative/],
+  ['a bad mode', [...REPO, '--mode', 'merge'], {}, /--mode must be one of push, pr, got "merge"/],
+  ['a bad provider', [...REPO, '--provider', 'gitea'], {}, /--provider must be one of github, gitlab/],
+  ['bad settle seconds', [...REPO, '--settle-up', 'soon'], {}, /--settle-up must be seconds/],
+  ['bad --settle', [...REPO, '--settle=-5'], {}, /--settle must be seconds/],
+  ['bad batch window', [...REPO, '--batch-window', '1d'], {}, /--batch-window must be seconds/],
+  ['an unknown ladder', [...REPO, '--ladder', 'fibonacci'], {}, /invalid default policy \(--ladder\/--tolerance\): .*fibonacci/],
+  ['a tolerance below the ladder minimum', [...REPO, '--ladder', 'decade', '--tolerance', '2'], {}, /invalid default policy .*3\.163/],
+  ['a tolerance below 1', [...REPO, '--tolerance', '0.5'], {}, /invalid default policy/],
+  ['an author without email', [...REPO, '--author', 'kube-latch'], {}, /--author must look like "Name <email>"/],
+  ['--sign without --signing-key', [...REPO, '--sign', 'ssh'], {}, /--sign ssh needs --signing-key FILE/],
+  ['--signing-key without --sign', [...REPO, '--signing-key', token], {}, /--signing-key needs --sign ssh\|gpg/],
+  ['a bad sign format', [...REPO, '--sign', 'x509', '--signing-key', token], {}, /--sign must be one of ssh, gpg/],
+  ['a missing ssh key', [...REPO, '--ssh-key', join(dir, 'nope')], {}, /--ssh-key .*nope: cannot read \(ENOENT\)/],
+  ['a missing known_hosts', [...REPO, '--known-hosts', join(dir, 'known_hosts')], {}, /--known-hosts .*known_hosts: cannot read \(ENOENT\)/],
+  ['a token file that is a directory', [...REPO, '--token-file', aDir], {}, /--token-file .*a-dir is not a file/],
+  ['a missing signing key', [...REPO, '--sign', 'gpg', '--signing-key', join(dir, 'nope.asc')], {}, /--signing-key .*nope\.asc: cannot read/],
+  ['pr mode without a provider', [...REPO, '--mode', 'pr', '--token-file', token], {}, /--mode pr needs --provider github\|gitlab/],
+  ['pr mode without an API URL', ['--repo', 'git@git.example.com:acme/app.git', '--mode', 'pr', '--provider', 'gitlab', '--token-file', token], {}, /--mode pr needs --api-url/],
+  ['pr mode without a token', ['--repo', 'https://github.com/acme/app.git', '--mode', 'pr'], {}, /--mode pr needs --token-file FILE/],
+  ['pr mode with a plain-http API', ['--repo', 'https://github.com/acme/app.git', '--mode', 'pr', '--api-url', 'http://api.github.com', '--token-file', token], {}, /--api-url must be https:\/\//],
+  ['pr mode on a GitHub URL that names no owner/repo', ['--repo', 'https://github.com/acme/group/app.git', '--mode', 'pr', '--token-file', token], {}, /must be "owner\/repo"/],
+  ['pr mode with a cluster name that cannot name a branch', ['--repo', 'https://github.com/acme/app.git', '--mode', 'pr', '--token-file', token, '--cluster-name', '...'], {}, /--cluster-name "\.\.\." cannot name a branch/],
+  ['a bad lease namespace', [...REPO, '--lease-namespace', 'Kube_System'], {}, /--lease-namespace "Kube_System" is not a namespace name/],
+  ['a bad lease name', [...REPO, '--lease-name', 'Leader!'], {}, /--lease-name "Leader!" is not a valid object name/],
+  ['a bad workload kind', [...REPO, '--workload-kind', 'Widget'], {}, /--workload-kind: workload kind "Widget" is not group\/version\/Kind/],
+  ['a metrics port out of range', [...REPO, '--metrics-port', '70000'], {}, /--metrics-port must be at most 65535/],
+  ['a bad log level', [...REPO, '--log-level', 'loud'], {}, /--log-level must be one of/],
+  ['a missing kubeconfig', [...REPO, '--kubeconfig', join(dir, 'missing-kubeconfig')], {}, /kubeconfig .*missing-kubeconfig does not exist/],
+  ['no kubeconfig outside a cluster', [...REPO], {}, /no --kubeconfig given and not running in a cluster/],
+  // The same checks through the environment.
+  ['KUBE_LATCH_SETTLE_UP', [...REPO], { KUBE_LATCH_SETTLE_UP: 'abc' }, /--settle-up must be seconds/],
+  ['KUBE_LATCH_MODE=pr', [...REPO], { KUBE_LATCH_MODE: 'pr', KUBE_LATCH_TOKEN_FILE: token }, /--mode pr needs --provider/],
+  ['KUBE_LATCH_PATH (comma-separated)', [...REPO], { KUBE_LATCH_PATH: 'apps, ../secrets' }, /--path "\.\.\/secrets" must be relative/],
+  ['KUBE_LATCH_SIGN', [...REPO], { KUBE_LATCH_SIGN: 'gpg' }, /--sign gpg needs --signing-key FILE/],
+  ['KUBE_LATCH_LADDER and KUBE_LATCH_TOLERANCE', [...REPO], { KUBE_LATCH_LADDER: 'sig1', KUBE_LATCH_TOLERANCE: '1.2' }, /invalid default policy .*1\.415/],
+];
+
+// Each row is its own process; run a few at once.
+describe('usage errors exit 2 with one line', { concurrency: 4 }, () => {
+  for (const [what, args, env, message] of usageErrors) {
+    test(`exit 2 with one line for ${what}`, async () => {
+      const r = await cli(args, env);
+      assert.equal(r.code, 2, `exit code (stderr: ${r.stderr})`);
+      assert.equal(r.stdout, '', 'nothing on stdout: it never started');
+      const lines = r.stderr.trimEnd().split('\n');
+      assert.equal(lines.length, 1, `one line: ${r.stderr}`);
+      assert.match(lines[0]!, /^kube-latch watcher: /);
+      assert.match(lines[0]!, message);
+      assert.ok(!r.stderr.includes('secret-token-value'), 'the token never shows');
+    });
+  }
+});
+
+test('a flag wins over its environment variable, which wins over the default', async () => {
+  // The flag's valid value hides the environment's invalid one; the environment's invalid value beats the default.
+  const viaFlag = await cli([...REPO, '--settle-up', '5', '--kubeconfig', join(dir, 'missing-kubeconfig')], { KUBE_LATCH_SETTLE_UP: 'abc' });
+  assert.equal(viaFlag.code, 2);
+  assert.match(viaFlag.stderr, /kubeconfig .* does not exist/, 'settle-up came from the flag');
+  const viaEnv = await cli([], { KUBE_LATCH_REPO: 'file:///srv/git/app.git', KUBE_LATCH_KUBECONFIG: join(dir, 'missing-kubeconfig') });
+  assert.equal(viaEnv.code, 2);
+  assert.match(viaEnv.stderr, /missing-kubeconfig does not exist/, 'repo and kubeconfig came from the environment');
+});
+
+test('pr mode infers provider and API for github.com and gitlab.com repos (validation passes, then the kubeconfig is checked)', async () => {
+  for (const repo of ['https://github.com/acme/app.git', 'git@gitlab.com:acme/platform/app.git']) {
+    const r = await cli(['--repo', repo, '--mode', 'pr', '--token-file', token, '--kubeconfig', join(dir, 'missing-kubeconfig')]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /missing-kubeconfig does not exist/, `${repo}: ${r.stderr}`);
+  }
+});
+
+test('an apiserver that cannot be reached exits 1 with one line, after git was opened; the lease namespace comes from $POD_NAMESPACE', async () => {
+  const remote = await createRemote(join(dir, 'reachable.git'), { 'apps/web.yaml': 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {replicas: 2}\n' });
+  const r = await cli(['--repo', remote.url, '--kubeconfig', await deadKubeconfig(), '--metrics-port', '0', '--work-dir', join(dir, 'work-dead')], { POD_NAMESPACE: 'ops' });
+  assert.equal(r.code, 1, r.stderr);
+  assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, /^kube-latch watcher: cannot start: cluster https:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED/);
+  assert.ok(r.stdout.includes('"msg":"git repository indexed"'), 'git was opened first');
+  const starting = r.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l)).find((l) => l.msg === 'watcher starting');
+  assert.equal(starting.lease, 'ops/kube-latch-watcher');
+  assert.ok(existsSync(join(dir, 'work-dead', 'repo', 'apps', 'web.yaml')), 'a --work-dir is kept');
+});
+
+test('a remote that is down at start: /healthz ok, /readyz 503 naming git, retried with backoff; SIGTERM exits 0 and removes the temp work dir', async () => {
+  const w = await startWatcherChild(['--repo', `file://${join(dir, 'not-yet.git')}`, '--kubeconfig', await deadKubeconfig()], { env: cleanEnv() });
+  try {
+    assert.equal((await httpGet(w.metricsPort, '/healthz')).status, 200);
+    const ready = await httpGet(w.metricsPort, '/readyz');
+    assert.equal(ready.status, 503);
+    assert.match(ready.body, /^git not reachable yet/);
+    await w.waitForLog('a second retry', (l) => l.msg === 'git remote not reachable; retrying' && l['retryInMs'] === 2000, 10_000);
+    const m = await httpGet(w.metricsPort, '/metrics');
+    assert.equal(m.status, 200);
+    assert.match(m.body, /^kube_latch_watcher_pending_latches 0$/m);
+    assert.match(m.body, /^kube_latch_watcher_process_cpu_seconds_total /m);
+    assert.equal((await httpGet(w.metricsPort, '/nope')).status, 404);
+  } finally {
+    const exit = await w.stop('SIGTERM');
+    assert.deepEqual(exit, { code: 0, signal: null });
+  }
+  const starting = w.logs().find((l) => l.msg === 'watcher starting')!;
+  assert.equal(starting['lease'], 'default/kube-latch-watcher', 'lease namespace defaults to default outside a pod');
+  const workDir = String(starting['workDir']);
+  assert.ok(workDir.startsWith(tmpdir()), workDir);
+  await poll('the temp work dir to be removed', () => !existsSync(workDir), 5_000);
+});
