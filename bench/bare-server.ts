@@ -1,6 +1,8 @@
 // The floor for the admission benchmark: a bare node:https server with the webhook's TLS settings that
 // reads the whole body, JSON.parses it (the same ~10 KB review), and answers a fixed allowed
 // AdmissionReview echoing the uid. No framework, no validation, no decision, no logs, no metrics.
+// BARE_PAD=N pads the answer with N bytes (600 makes it as long as the webhook's patched answer), to
+// price the larger response on its own.
 //
 //   node bench/bare-server.ts PORT CERT_FILE KEY_FILE
 import { readFileSync } from 'node:fs';
