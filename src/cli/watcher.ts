@@ -322,6 +322,11 @@ export async function run(argv: string[]): Promise<number> {
     },
     'watcher starting',
   );
+  // File paths only: key and token contents never reach a log line.
+  log.debug(
+    { author: cfg.author, clusterName: cfg.clusterName, extraKinds: cfg.extraKinds, sshKey: cfg.auth.sshKey, knownHosts: cfg.auth.knownHosts, tokenFile: cfg.auth.tokenFile, sign: cfg.sign?.format, signingKey: cfg.sign?.keyFile },
+    'configuration',
+  );
 
   const finish = async (code: number): Promise<number> => {
     state = 'stopping';
