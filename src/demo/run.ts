@@ -53,7 +53,8 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
   let registered = false;
 
   const cleanup = async (failed: boolean): Promise<void> => {
-    n.step('clean up');
+    if (failed) n.raw('\nCleaning up after the failure:\n');
+    else n.step('clean up');
     const done: string[] = [];
     if (watcher) {
       const ex = await watcher.stop('SIGTERM');
@@ -71,7 +72,9 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
       await down({ dir: clusterDir, progress: () => {} }).catch(() => undefined);
       done.push('stopped the control plane');
     }
-    if (!o.keep && !failed) {
+    // After a failure the child logs are worth reading; keep them when there are any.
+    const keepLogs = failed && (webhook !== undefined || watcher !== undefined);
+    if (!o.keep && !keepLogs) {
       rmSync(work, { recursive: true, force: true });
       done.push(`removed ${work}`);
     }
@@ -81,8 +84,8 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
       n.say(`Try: export KUBECONFIG=${join(clusterDir, 'kubeconfig')}; kubectl get deployment ${DEMO_APP} -n ${DEMO_NAMESPACE}`);
       n.say(`     git -C ${join(work, 'remote.git')} log --stat`);
       n.say(`Stop it with: kube-latch dev-cluster down --dir ${clusterDir}`);
-    } else if (failed) {
-      n.say(`The logs of the webhook and the watcher are kept in ${logs}.`);
+    } else if (failed && (webhook || watcher)) {
+      n.say(`The logs of the webhook and the watcher are kept in ${logs} (remove ${work} when done).`);
     }
   };
 
