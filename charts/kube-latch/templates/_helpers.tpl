@@ -112,3 +112,16 @@ capabilities:
 seccompProfile:
   type: RuntimeDefault
 {{- end }}
+
+{{/*
+terminationGracePeriodSeconds: at least the webhook's preStop sleep plus its 20 s drain plus 5 s to exit,
+or a pod being stopped is killed in the middle of answering the apiserver.
+*/}}
+{{- define "kube-latch.terminationGracePeriodSeconds" -}}
+{{- $grace := int .Values.terminationGracePeriodSeconds -}}
+{{- $need := add (int (.Values.webhook.preStopSleepSeconds | default 0)) 25 -}}
+{{- if lt $grace $need -}}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must be at least webhook.preStopSleepSeconds + 25 (%d): the webhook drains in-flight reviews for up to 20 s after its preStop sleep" $grace $need) -}}
+{{- end -}}
+{{- $grace -}}
+{{- end }}

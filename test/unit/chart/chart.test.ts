@@ -2,6 +2,8 @@
 // every requirement of DESIGN §5 and issue 5, asserted on the parsed YAML.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { DEFAULT_METRICS_PORT as WATCHER_METRICS_PORT, watcherFlags } from '../../../src/cli/watcher.ts';
+import { webhookFlags } from '../../../src/cli/webhook.ts';
 import { CHART_DIR, find, helm, kinds, render, type K8sObject } from './helm.ts';
 import { allows, permissionMatrix, type PolicyRule } from './rbac.ts';
 
@@ -72,6 +74,8 @@ describe('values.schema.json rejects bad values', () => {
     ['a self-signed lifetime of zero', { selfSigned: { certLifetime: '0s' } }, /certLifetime/],
     ['an author name with angle brackets', { git: { author: { name: 'a <b>', email: 'a@b.test' } } }, /name/],
     ['a signing format other than ssh or gpg', { git: { signing: { format: 'x509', secret: 's' } } }, /format/],
+    ['a negative preStop sleep', { webhook: { preStopSleepSeconds: -1 } }, /preStopSleepSeconds/],
+    ['a fractional termination grace period', { terminationGracePeriodSeconds: 30.5 }, /terminationGracePeriodSeconds/],
   ];
   for (const [what, values, message] of bad) {
     test(what, async () => {
@@ -521,5 +525,69 @@ describe('optional objects', () => {
     for (const [k, v] of Object.entries(sm.spec.selector.matchLabels)) assert.equal(svc.metadata.labels?.[k], v);
     assert.notEqual(find(objs, 'Service', FULL).metadata.labels?.['app.kubernetes.io/component'], 'metrics', 'the webhook Service is not scraped');
     assert.deepEqual(sm.spec.endpoints.map((e: any) => e.port), (svc.spec.ports as any[]).map((p) => p.name));
+  });
+});
+
+describe('pod shutdown: preStop sleep, then the webhook drains within the grace period', () => {
+  const cases: Array<[string, Record<string, unknown>, { sleep: string | undefined; grace: number } | RegExp]> = [
+    ['defaults: sleep 5 s, 35 s to stop', {}, { sleep: '5', grace: 35 }],
+    ['a longer sleep with a grace that covers it', { webhook: { preStopSleepSeconds: 15 }, terminationGracePeriodSeconds: 40 }, { sleep: '15', grace: 40 }],
+    ['sleep 0: no preStop hook, 25 s still needed for the drain', { webhook: { preStopSleepSeconds: 0 }, terminationGracePeriodSeconds: 25 }, { sleep: undefined, grace: 25 }],
+    ['a grace shorter than sleep + 20 s drain + 5 s is refused', { terminationGracePeriodSeconds: 29 }, /terminationGracePeriodSeconds \(29\) must be at least webhook.preStopSleepSeconds \+ 25 \(30\)/],
+    ['a longer sleep without more grace is refused', { webhook: { preStopSleepSeconds: 20 } }, /must be at least .* \(45\)/],
+  ];
+  for (const [what, values, want] of cases) {
+    test(what, async () => {
+      if (want instanceof RegExp) {
+        const r = await helm(['template', 'kl', CHART_DIR, '--namespace', NS], values);
+        assert.notEqual(r.code, 0);
+        assert.match(r.stderr, want);
+        return;
+      }
+      const pod = find(await render(values), 'Deployment').spec.template.spec;
+      assert.equal(pod.terminationGracePeriodSeconds, want.grace);
+      const webhook = (pod.containers as any[]).find((c) => c.name === 'webhook');
+      if (want.sleep === undefined) assert.equal(webhook.lifecycle, undefined);
+      else assert.deepEqual(webhook.lifecycle, { preStop: { exec: { command: ['/bin/sleep', want.sleep] } } });
+      // The watcher is not behind the Service: it stops at once, releasing the Lease for another replica.
+      assert.equal((pod.containers as any[]).find((c) => c.name === 'watcher').lifecycle, undefined);
+    });
+  }
+});
+
+describe('ports: the chart\'s defaults are the CLI\'s defaults', () => {
+  const flagDefault = (flags: typeof webhookFlags, name: string) => flags.find((f) => f.name === name)?.default;
+  test('webhook 9443 and 8080, watcher 8081: values, KUBE_LATCH_* and containerPort agree with each subcommand', async () => {
+    const objs = await render();
+    const table: Array<[string, string, string, number]> = [
+      ['webhook', 'KUBE_LATCH_PORT', 'https', Number(flagDefault(webhookFlags, 'port'))],
+      ['webhook', 'KUBE_LATCH_METRICS_PORT', 'metrics', Number(flagDefault(webhookFlags, 'metrics-port'))],
+      ['watcher', 'KUBE_LATCH_METRICS_PORT', 'watcher-metrics', Number(flagDefault(watcherFlags, 'metrics-port'))],
+    ];
+    assert.deepEqual(table.map((r) => r[3]), [9443, 8080, 8081], 'DESIGN §6 and docs/install.md');
+    assert.equal(WATCHER_METRICS_PORT, 8081);
+    for (const [name, variable, port, cliDefault] of table) {
+      const c = container(objs, name);
+      assert.equal(env(c)[variable], String(cliDefault), `${name} ${variable}`);
+      assert.equal((c.ports as any[]).find((p) => p.name === port)?.containerPort, cliDefault, `${name} port ${port}`);
+    }
+    // The watcher's probes: /healthz for liveness and startup, /readyz (first clone done, informers synced).
+    const w = container(objs, 'watcher');
+    assert.deepEqual([w.startupProbe, w.livenessProbe, w.readinessProbe].map((p: any) => `${p.httpGet.port} ${p.httpGet.path}`), [
+      'watcher-metrics /healthz',
+      'watcher-metrics /healthz',
+      'watcher-metrics /readyz',
+    ]);
+  });
+
+  test('a changed port moves the variable, the containerPort and the probes together', async () => {
+    const objs = await render({ webhook: { metricsPort: 9090 }, watcher: { metricsPort: 9091 } });
+    for (const [name, port] of [['webhook', 9090], ['watcher', 9091]] as const) {
+      const c = container(objs, name);
+      assert.equal(env(c)['KUBE_LATCH_METRICS_PORT'], String(port));
+      for (const probe of [c.startupProbe, c.livenessProbe, c.readinessProbe]) {
+        assert.equal((c.ports as any[]).find((p) => p.name === probe.httpGet.port)?.containerPort, port, `${name} probe`);
+      }
+    }
   });
 });

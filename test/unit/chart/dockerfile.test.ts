@@ -110,3 +110,11 @@ test('.dockerignore sends only what the build needs', () => {
     for (const src of i.args.split(' ').slice(0, -1)) assert.ok(allowed.some((a) => a === src || a === src + '/' || src.startsWith(a)), `COPY ${src}`);
   }
 });
+
+test('the runtime has /bin/sleep for the chart\'s webhook preStop hook (Debian base: coreutils is essential)', () => {
+  // The chart runs `/bin/sleep N` as the webhook's preStop (the native sleep action needs Kubernetes 1.30).
+  // A distroless or scratch runtime would make every pod deletion log a failed hook and skip the wait.
+  assert.match(runtime.from, /^node:24[-.][^:]*(bookworm|trixie|bullseye)[^:]*-slim$|^node:24-slim$/, runtime.from);
+  assert.doesNotMatch(run(runtime), /\b(apt-get (remove|purge)|dpkg (-r|--remove|-P|--purge))\b[^&]*coreutils/, 'coreutils stays');
+  assert.doesNotMatch(run(runtime), /rm [^&]*\/(usr\/)?bin\/sleep/, 'sleep stays');
+});

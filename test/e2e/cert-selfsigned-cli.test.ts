@@ -1,0 +1,422 @@
+// `kube-latch webhook --certs self-signed`, the real CLI, end to end on a dev cluster.
+//
+// The chart's objects are installed as Helm would (release namespace, ServiceAccount, ClusterRole/Role and
+// bindings, the EMPTY CA Secret, the MutatingWebhookConfiguration with NO caBundle), except that the webhook
+// is reached by url (https://127.0.0.1:PORT/mutate) instead of the Service. Then `node src/cli/main.ts
+// webhook` is spawned with the chart's container environment (namespace filled in, as the kubelet would),
+// the flags a local run needs on top, and nothing but the chart ServiceAccount's token in its kubeconfig.
+// With a 20 s leaf (renewed every ~13 s) and a 60 s CA (renewed at 40 s), ~65 s of continuous applies see
+// the leaf rotate several times and the CA once, with both CAs in caBundle during the overlap.
+//
+// What proves what:
+// - the Secret's data and the configuration's caBundle start empty and only the child writes them;
+// - every apply declares a value that only a successful webhook call keeps and records (in-band UPDATE:
+//   live 4 kept, `kube-latch.io/declared` set), so a failed call shows up in that apply;
+// - the apiserver's own counters (`apiserver_admission_webhook_*`) count failed and fail-open calls, which
+//   `failurePolicy: Ignore` otherwise hides;
+// - the apiserver re-handshakes only for a new connection or a new caBundle, so a prober also opens a fresh
+//   TLS connection every 250 ms, verified against the caBundle the apiserver holds at that moment: that is
+//   what any new apiserver connection meets, and it sees each leaf that was served;
+// - SIGTERM ends the child with exit 0.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from 'node:tls';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { KubeConfig } from '@kubernetes/client-node';
+import { CA_CERT_KEY, CA_KEY_KEY } from '../../src/certs/ca-store.ts';
+import { parseBundle } from '../../src/certs/schedule.ts';
+import { find, parseManifests, renderText, type K8sObject } from '../unit/chart/helm.ts';
+import { freePort } from '../helpers/tls.ts';
+import { startCluster, toYaml, waitFor, type TestCluster } from './helpers/cluster.ts';
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+const RELEASE = 'kl';
+const FULL = `${RELEASE}-kube-latch`;
+const CA_SECRET = `${FULL}-self-signed-ca`;
+const LEAF_SECONDS = 20;
+const CA_SECONDS = 60;
+const LOAD_SECONDS = 65;
+const WORKLOADS = 3;
+
+let c: TestCluster;
+const tmp = mkdtempSync(join(tmpdir(), 'kube-latch-selfsigned-cli-'));
+let child: ChildProcess | undefined;
+// A test process that dies early must not leave the webhook behind.
+const killChild = () => child?.kill('SIGKILL');
+process.once('exit', killChild);
+
+before(async () => {
+  c = await startCluster({ nodes: 1 });
+});
+after(async () => {
+  if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  await c?.stop();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+test('kube-latch webhook --certs self-signed fills the CA Secret, patches caBundle, is called, and rotates leaf and CA with no failed call', async (t) => {
+  const ns = await c.namespace('latch');
+  const apps = await c.namespace('apps');
+  const port = await freePort();
+  let metricsPort = await freePort();
+  while (metricsPort === port) metricsPort = await freePort();
+
+  // The chart as installed, with its webhook reached by url and no caBundle at all.
+  const chart = parseManifests(await renderText({}, { release: RELEASE, namespace: ns }));
+  const installed = chart.filter((o) => ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'Secret'].includes(o.kind));
+  const mwc = structuredClone(find(chart, 'MutatingWebhookConfiguration')) as K8sObject;
+  for (const w of mwc['webhooks'] as any[]) {
+    assert.equal(w.clientConfig.caBundle, undefined, 'the chart never renders caBundle');
+    w.clientConfig = { url: `https://127.0.0.1:${port}/mutate` };
+  }
+  const hooks = (mwc['webhooks'] as any[]).map((w) => w.name as string);
+  await c.apply([...installed, mwc], { serverSide: true, fieldManager: 'helm' });
+  const secretBefore = await c.getJson(['secret', CA_SECRET, '-n', ns]);
+  assert.equal(Object.keys(secretBefore.data ?? {}).length, 0, 'the chart creates the CA Secret empty');
+  assert.ok(bundles(await c.getJson(['mutatingwebhookconfiguration', FULL])).every((b) => b.length === 0), 'caBundle starts empty');
+
+  // The webhook container's environment as the chart renders it, the pod's namespace filled in; flags for
+  // what only a local run needs (the brief's list), which win over the environment.
+  const container = (find(chart, 'Deployment')['spec'].template.spec.containers as any[]).find((x) => x.name === 'webhook');
+  const env: Record<string, string> = { PATH: process.env['PATH'] ?? '', HOME: tmp };
+  for (const e of container.env as any[]) {
+    if (e.name === 'HOME') continue;
+    env[e.name] = e.value ?? (e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace' ? ns : assert.fail(`unexpected env ${e.name}`));
+  }
+  assert.equal(env['KUBE_LATCH_CERTS'], 'self-signed');
+  assert.equal(env['KUBE_LATCH_CA_SECRET'], CA_SECRET);
+  const kubeconfig = await serviceAccountKubeconfig(ns, FULL);
+  const args = [
+    MAIN, 'webhook', '--certs', 'self-signed', '--namespace', ns, '--webhook-config', FULL, '--cert-san', '127.0.0.1',
+    '--kubeconfig', kubeconfig, '--port', String(port), '--metrics-port', String(metricsPort), '--bind-address', '127.0.0.1',
+    '--cert-lifetime', `${LEAF_SECONDS}s`, '--ca-lifetime', `${CA_SECONDS}s`,
+  ];
+  const logs: Array<Record<string, any>> = [];
+  let stderr = '';
+  const spawned = Date.now();
+  const proc = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  child = proc;
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => proc.once('exit', (code, signal) => r({ code, signal })));
+  let partial = '';
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    const parts = (partial + d).split('\n');
+    partial = parts.pop()!;
+    for (const l of parts) if (l.trim()) logs.push(safeJson(l));
+  });
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const logged = (msg: string) => logs.filter((l) => l['msg'] === msg);
+  const exitedEarly = () => {
+    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`webhook exited ${proc.exitCode ?? proc.signalCode}: ${stderr.trim()}`);
+  };
+
+  // 1. Ready: listening, and /readyz answers.
+  await waitFor(
+    'webhook /readyz',
+    async () => {
+      exitedEarly();
+      return (await httpStatus(metricsPort, '/readyz')) === 200;
+    },
+    { timeoutMs: 30_000, intervalMs: 100 },
+  );
+  const readyMs = Date.now() - spawned;
+
+  // 2. The CA Secret is filled: a CA certificate with its key, living CA_SECONDS.
+  const secret = await c.getJson(['secret', CA_SECRET, '-n', ns]);
+  const caPem = Buffer.from(secret.data?.[CA_CERT_KEY] ?? '', 'base64').toString('utf8');
+  assert.ok(caPem && secret.data?.[CA_KEY_KEY], `the webhook filled ${CA_SECRET}: keys ${Object.keys(secret.data ?? {}).join(',')}`);
+  const ca0 = new X509Certificate(caPem);
+  assert.ok(ca0.ca, 'the Secret holds a CA certificate');
+  const caLife = (ca0.validToDate.getTime() - Date.now()) / 1000;
+  assert.ok(caLife > CA_SECONDS - 30 && caLife <= CA_SECONDS, `--ca-lifetime ${CA_SECONDS}s: ${caLife.toFixed(1)} s left`);
+  assert.equal(logged('self-signed: CA filled the empty or unreadable Secret').length, 1);
+
+  // 3. caBundle was patched by the webhook itself (nobody else writes it here), on every webhook.
+  const cfg = await c.getJson(['mutatingwebhookconfiguration', FULL]);
+  assert.ok(bundles(cfg).every((b) => b.some((x) => x.fingerprint === ca0.fingerprint256)), 'every webhook\'s caBundle trusts the Secret\'s CA');
+  assert.ok(logged('self-signed: caBundle updated').length >= 1);
+
+  // 4. The served leaf verifies against that caBundle as 127.0.0.1, with the Service's names and serverAuth.
+  const leaf0 = await handshake(port, bundlePem(cfg));
+  assert.ok(leaf0.checkIssued(ca0) && leaf0.verify(ca0.publicKey), 'the leaf is signed by the Secret\'s CA');
+  for (const name of [FULL, `${FULL}.${ns}`, `${FULL}.${ns}.svc`, `${FULL}.${ns}.svc.cluster.local`]) assert.match(leaf0.subjectAltName ?? '', new RegExp(`DNS:${name.replace(/\./g, '\\.')}(,|$)`));
+  assert.match(leaf0.subjectAltName ?? '', /IP Address:127\.0\.0\.1/);
+  assert.ok(leaf0.keyUsage?.includes('1.3.6.1.5.5.7.3.1'), 'serverAuth EKU');
+  const leafLife = (leaf0.validToDate.getTime() - Date.now()) / 1000;
+  assert.ok(leafLife > 0 && leafLife <= LEAF_SECONDS, `--cert-lifetime ${LEAF_SECONDS}s: ${leafLife.toFixed(1)} s left`);
+
+  // 5. The apiserver calls it: an opted-in create is mutated (the declared memory is recorded). The
+  //    apiserver picks up a caBundle change asynchronously, so the first calls may still fail open.
+  await waitFor(
+    'the apiserver to call the webhook',
+    async () => {
+      const r = await c.kubectl(['create', '--dry-run=server', '-n', apps, '-o', 'json', '-f', '-'], { input: toYaml(deployment('probe', 3)) });
+      return JSON.parse(r.stdout).metadata?.annotations?.['kube-latch.io/declared'] === '3';
+    },
+    { timeoutMs: 30_000, intervalMs: 200 },
+  );
+
+  // 6. Load, while the leaf and then the CA rotate.
+  const cas = new Map<string, X509Certificate>([[ca0.fingerprint256, ca0]]);
+  const probedLeaves = new Map<string, X509Certificate>([[leaf0.serialNumber, leaf0]]);
+  const probeFailures: string[] = [];
+  let probes = 0;
+  let maxTrusted = 0;
+  const secretCAs = new Set<string>([ca0.fingerprint256]);
+  const expiries = new Set<string>();
+  const before = await webhookMetrics(hooks);
+  const started = Date.now();
+  const running = () => Date.now() - started < LOAD_SECONDS * 1000;
+  const at = () => `+${((Date.now() - started) / 1000).toFixed(1)} s`;
+
+  const prober = (async () => {
+    while (running()) {
+      const current = await c.getJson(['mutatingwebhookconfiguration', FULL]);
+      for (const b of bundles(current)) {
+        maxTrusted = Math.max(maxTrusted, b.length);
+        for (const x of b) if (!cas.has(x.fingerprint)) cas.set(x.fingerprint, new X509Certificate(x.pem));
+      }
+      probes++;
+      try {
+        const leaf = await handshake(port, bundlePem(current));
+        probedLeaves.set(leaf.serialNumber, leaf);
+      } catch (err) {
+        probeFailures.push(`${at()}: ${(err as Error).message}`);
+      }
+      await sleep(250);
+    }
+  })();
+  const watcher = (async () => {
+    while (running()) {
+      const s = await c.getJson(['secret', CA_SECRET, '-n', ns]);
+      secretCAs.add(new X509Certificate(Buffer.from(s.data[CA_CERT_KEY], 'base64').toString('utf8')).fingerprint256);
+      const m = /^kube_latch_tls_certificate_expiry_timestamp_seconds (\S+)$/m.exec((await httpGet(metricsPort, '/metrics')).body);
+      if (m) expiries.add(m[1]!);
+      await sleep(1000);
+    }
+  })();
+
+  // Each workload is applied again and again, declaring 4 and 5 in turn around a live 4: CREATE keeps the
+  // declared 4; every UPDATE keeps the live 4 (in band) and records the new declared value.
+  let applies = 0;
+  const failures: string[] = [];
+  await Promise.all(
+    Array.from({ length: WORKLOADS }, async (_, w) => {
+      const name = `web-${w}`;
+      for (let i = 0; running(); i++) {
+        const declared = i % 2 === 0 ? 4 : 5;
+        const r = await c.kubectl(['apply', '-n', apps, '-o', 'json', '-f', '-'], { input: toYaml(deployment(name, declared)), allowFail: true });
+        applies++;
+        if (r.code !== 0) {
+          failures.push(`${name} #${i} ${at()}: kubectl exit ${r.code}: ${r.stderr.trim().split('\n')[0]}`);
+          continue;
+        }
+        const obj = JSON.parse(r.stdout);
+        const recorded = obj.metadata.annotations?.['kube-latch.io/declared'];
+        if (recorded !== String(declared) || obj.spec.replicas !== 4) {
+          failures.push(`${name} #${i} ${at()}: declared ${declared}, got replicas ${obj.spec.replicas}, declared annotation ${recorded}: no successful webhook call`);
+        }
+      }
+    }),
+  );
+  await prober;
+  await watcher;
+  const afterLoad = await webhookMetrics(hooks);
+  const loadSeconds = (Date.now() - started) / 1000;
+
+  // 7. SIGTERM: drain and exit 0.
+  const stopAt = Date.now();
+  proc.kill('SIGTERM');
+  const exit = await exited;
+  const stopMs = Date.now() - stopAt;
+
+  const delta = (k: keyof typeof before, where: (l: Labels) => boolean = () => true) => sum(afterLoad[k], where) - sum(before[k], where);
+  const calls = delta('requests');
+  const notOk = delta('requests', (l) => l['code'] !== '200');
+  const failOpen = delta('failOpen');
+  const rejections = delta('rejections');
+  const caRenewals = logged('self-signed: CA renewed at 2/3 of its life');
+  const issued = logged('self-signed: serving certificate issued');
+  const issuers = [...probedLeaves.values()].map((leaf) => [...cas.values()].find((ca) => leaf.checkIssued(ca) && leaf.verify(ca.publicKey))?.fingerprint256);
+  const errors = logs.filter((l) => typeof l['level'] === 'number' && l['level'] >= 50);
+  const summary = {
+    readyMs,
+    loadSeconds: Math.round(loadSeconds),
+    applies,
+    applyFailures: failures.length,
+    apiserverWebhookCalls: calls,
+    apiserverNon200: notOk,
+    apiserverFailOpen: failOpen,
+    apiserverRejections: rejections,
+    probes,
+    probeFailures: probeFailures.length,
+    leavesIssued: issued.length,
+    leafReasons: issued.map((l) => l['reason']),
+    leavesSeenByProbes: probedLeaves.size,
+    casInSecret: secretCAs.size,
+    casInBundle: cas.size,
+    caRenewals: caRenewals.length,
+    maxCAsTrustedAtOnce: maxTrusted,
+    leafIssuers: new Set(issuers).size,
+    servedExpiries: expiries.size,
+    errorLogs: errors.length,
+    exit: exit.code ?? exit.signal,
+    stopMs,
+    // connections the drain had to cut at its 20 s grace (a connection the apiserver opened but never used)
+    drainCut: logged('in-flight requests did not finish in time; closing their connections').length,
+  };
+  t.diagnostic(`self-signed CLI: ${JSON.stringify(summary)}`);
+  process.stderr.write(`cert-selfsigned-cli summary ${JSON.stringify(summary)}\n`);
+
+  assert.deepEqual(failures.slice(0, 5), [], `${failures.length} of ${applies} applies did not go through the webhook`);
+  assert.equal(notOk, 0, 'apiserver_admission_webhook_request_total with a code other than 200');
+  assert.equal(failOpen, 0, 'apiserver_admission_webhook_fail_open_count');
+  assert.equal(rejections, 0, 'apiserver_admission_webhook_rejection_count');
+  assert.deepEqual(probeFailures.slice(0, 5), [], `${probeFailures.length} of ${probes} fresh handshakes failed`);
+  assert.ok(applies >= 45, `enough load: ${applies} applies`);
+  assert.ok(calls >= applies, `the apiserver called the webhook on every apply: ${calls} calls for ${applies} applies`);
+  // What rotated: the leaf several times, the CA once (renewed at 40 s of 60), both CAs trusted in the overlap.
+  assert.ok(probedLeaves.size >= 4, `leaves met by fresh handshakes: ${probedLeaves.size}`);
+  assert.ok(expiries.size >= 4, `serving certificate expiries reported on /metrics: ${expiries.size}`);
+  assert.ok(caRenewals.length >= 1, 'the CA was renewed at 2/3 of its life');
+  assert.ok(secretCAs.size >= 2 && cas.size >= 2, `CAs in the Secret ${secretCAs.size}, in caBundle ${cas.size}`);
+  assert.equal(maxTrusted, 2, 'old and new CA trusted together during the overlap, never more');
+  assert.equal(issuers.filter((x) => x === undefined).length, 0, 'a served leaf was signed by a CA that caBundle never trusted');
+  assert.ok(new Set(issuers).size >= 2, `leaves signed by ${new Set(issuers).size} CAs`);
+  // Clean run and clean stop.
+  assert.deepEqual(errors.slice(0, 3), [], 'error-level log lines');
+  assert.doesNotMatch(JSON.stringify(logs) + stderr, /forbidden|\b403\b/i, 'an RBAC denial with the chart ServiceAccount');
+  assert.equal(exit.code, 0, `SIGTERM exits 0 (stderr: ${stderr.trim().slice(-500)})`);
+  assert.equal(logged('webhook stopped').length, 1);
+});
+
+interface BundleEntry {
+  fingerprint: string;
+  pem: string;
+}
+
+/** Every webhook's caBundle, parsed. */
+function bundles(cfg: any): BundleEntry[][] {
+  return (cfg.webhooks as any[]).map((w) => parseBundle(Buffer.from(w.clientConfig.caBundle ?? '', 'base64').toString('utf8')));
+}
+
+/** The first webhook's caBundle as PEM (the chart has one webhook). */
+function bundlePem(cfg: any): string {
+  return Buffer.from(cfg.webhooks[0].clientConfig.caBundle ?? '', 'base64').toString('utf8');
+}
+
+/** A fresh TLS connection to 127.0.0.1 verified against `ca` (chain and IP SAN); resolves the served leaf. */
+function handshake(port: number, ca: string): Promise<X509Certificate> {
+  return new Promise((resolve, reject) => {
+    if (!ca) return reject(new Error('caBundle is empty'));
+    const socket = connect({ host: '127.0.0.1', port, ca, minVersion: 'TLSv1.2' }, () => {
+      const leaf = new X509Certificate(socket.getPeerCertificate().raw);
+      socket.end();
+      resolve(leaf);
+    });
+    socket.setTimeout(5000, () => socket.destroy(new Error('handshake timed out')));
+    socket.on('error', reject);
+  });
+}
+
+function deployment(name: string, replicas: number): object {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, labels: { app: name, 'kube-latch.io/enabled': 'true' } },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image: 'registry.example.test/app:1' }] } },
+    },
+  };
+}
+
+type Labels = Record<string, string>;
+interface Sample {
+  labels: Labels;
+  value: number;
+}
+
+/** The apiserver's admission-webhook counters for our webhooks, from GET /metrics. */
+async function webhookMetrics(hooks: readonly string[]): Promise<{ requests: Sample[]; failOpen: Sample[]; rejections: Sample[] }> {
+  const text = (await c.kubectl(['get', '--raw', '/metrics'])).stdout;
+  const pick = (metric: string) => parseProm(text, metric).filter((s) => hooks.includes(s.labels['name'] ?? ''));
+  return {
+    requests: pick('apiserver_admission_webhook_request_total'),
+    failOpen: pick('apiserver_admission_webhook_fail_open_count'),
+    rejections: pick('apiserver_admission_webhook_rejection_count'),
+  };
+}
+
+function parseProm(text: string, metric: string): Sample[] {
+  const out: Sample[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(metric + '{') && !line.startsWith(metric + ' ')) continue;
+    const m = /^[a-z_]+(?:\{(.*)\})?\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const labels: Labels = {};
+    for (const l of (m[1] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
+    out.push({ labels, value: Number(m[2]) });
+  }
+  return out;
+}
+
+function sum(samples: Sample[], where: (l: Labels) => boolean): number {
+  return samples.filter((s) => where(s.labels)).reduce((a, s) => a + s.value, 0);
+}
+
+/** A kubeconfig file that holds only a fresh token of the chart's ServiceAccount. */
+async function serviceAccountKubeconfig(namespace: string, sa: string): Promise<string> {
+  const token = (await c.kubectl(['create', 'token', sa, '-n', namespace, '--duration=1h'])).stdout.trim();
+  const admin = new KubeConfig();
+  admin.loadFromFile(c.kubeconfig);
+  const cluster = admin.getCurrentCluster()!;
+  const file = join(tmp, 'sa.kubeconfig');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'dev', cluster: { server: cluster.server, 'certificate-authority-data': cluster.caData } }],
+      users: [{ name: sa, user: { token } }],
+      contexts: [{ name: 'sa', context: { cluster: 'dev', user: sa, namespace } }],
+      'current-context': 'sa',
+    }),
+    { mode: 0o600 },
+  );
+  return file;
+}
+
+function httpGet(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = get({ host: '127.0.0.1', port, path, agent: false, timeout: 5_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
+    req.on('error', reject);
+  });
+}
+
+async function httpStatus(port: number, path: string): Promise<number> {
+  return (await httpGet(port, path)).status;
+}
+
+function safeJson(line: string): Record<string, any> {
+  try {
+    return JSON.parse(line) as Record<string, any>;
+  } catch {
+    return { msg: line };
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
