@@ -47,6 +47,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
   const clusterDir = o.dir ? resolve(o.dir) : join(work, 'cluster');
   const logs = join(work, 'logs');
   let startedCluster = false;
+  let binDir: string | undefined;
   let kubectl: Kubectl | undefined;
   let webhook: WebhookChild | undefined;
   let watcher: WatcherChild | undefined;
@@ -81,9 +82,9 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
     n.say(done.length > 0 ? sentence(done) : 'Nothing to clean up.');
     if (o.keep) {
       n.say(`Kept, as --keep asked: the control plane in ${clusterDir} and the git remote in ${join(work, 'remote.git')}.`);
-      n.say(`Try: export KUBECONFIG=${join(clusterDir, 'kubeconfig')}; kubectl get deployment ${DEMO_APP} -n ${DEMO_NAMESPACE}`);
-      n.say(`     git -C ${join(work, 'remote.git')} log --stat`);
-      n.say(`Stop it with: kube-latch dev-cluster down --dir ${clusterDir}`);
+      n.say(`Try: export KUBECONFIG=${join(clusterDir, 'kubeconfig')} PATH=${binDir ?? '<dev-cluster bin>'}:$PATH`);
+      n.say(`     kubectl get deployment ${DEMO_APP} -n ${DEMO_NAMESPACE}; git -C ${join(work, 'remote.git')} log --stat`);
+      n.say(`Stop it with: kube-latch dev-cluster down --dir ${clusterDir}${o.dir ? '' : `; rm -rf ${work}`}`);
     } else if (failed && (webhook || watcher)) {
       n.say(`The logs of the webhook and the watcher are kept in ${logs} (remove ${work} when done).`);
     }
@@ -112,6 +113,7 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
     const t0 = Date.now();
     const cluster = await up({ dir: clusterDir, nodes: 3, progress: (l) => n.output(`· ${l.replace(/^dev-cluster: /, '')}`) });
     startedCluster = cluster.started;
+    binDir = cluster.bin;
     kubectl = kubectlFor(cluster.bin, cluster.kubeconfig);
     n.say(
       cluster.started
