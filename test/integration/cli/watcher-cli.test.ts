@@ -12,7 +12,7 @@ import { CLI_MAIN, httpGet, poll } from '../../../src/demo/children.ts';
 import { createRemote } from '../../../src/demo/git.ts';
 import { startWatcherChild } from '../../../src/demo/watcher.ts';
 import { envName } from '../../../src/cli/flags.ts';
-import { watcherFlags } from '../../../src/cli/watcher.ts';
+import { parseWatcherConfig, watcherFlags } from '../../../src/cli/watcher.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kube-latch-watcher-cli-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -197,4 +197,49 @@ test('a remote that is down at start: /healthz ok, /readyz 503 naming git, retri
   const workDir = String(starting['workDir']);
   assert.ok(workDir.startsWith(tmpdir()), workDir);
   await poll('the temp work dir to be removed', () => !existsSync(workDir), 5_000);
+});
+
+test('parsed configuration: defaults, --settle and its overrides, units, pr inference, lease namespace', async () => {
+  const kubeconfig = await deadKubeconfig();
+  const parse = (args: string[], env: Record<string, string> = {}) => {
+    const cfg = parseWatcherConfig([...REPO, '--kubeconfig', kubeconfig, ...args], cleanEnv(env));
+    assert.notEqual(cfg, 'help');
+    return cfg as Exclude<typeof cfg, 'help'>;
+  };
+  const d = parse([]);
+  assert.deepEqual(
+    { up: d.settleUpMs, down: d.settleDownMs, batch: d.batchWindowMs, port: d.metricsPort, lease: d.lease, branch: d.branch, mode: d.mode, paths: d.paths, author: d.author, cluster: d.clusterName, workDir: d.workDir },
+    { up: 60_000, down: 3_600_000, batch: 10_000, port: 8081, lease: { namespace: 'default', name: 'kube-latch-watcher' }, branch: 'main', mode: 'push', paths: [], author: 'kube-latch <kube-latch@localhost>', cluster: 'default', workDir: undefined },
+  );
+  const rows: Array<[string[], Record<string, string>, { up: number; down: number; batch: number }]> = [
+    [['--settle', '30'], {}, { up: 30_000, down: 30_000, batch: 10_000 }],
+    [['--settle', '30', '--settle-up', '5'], {}, { up: 5_000, down: 30_000, batch: 10_000 }],
+    [['--settle', '5m', '--settle-down', '2h', '--batch-window', '500ms'], {}, { up: 300_000, down: 7_200_000, batch: 500 }],
+    [[], { KUBE_LATCH_SETTLE: '90s', KUBE_LATCH_BATCH_WINDOW: '0' }, { up: 90_000, down: 90_000, batch: 0 }],
+    [['--settle-up', '1.5'], { KUBE_LATCH_SETTLE_UP: '7' }, { up: 1_500, down: 3_600_000, batch: 10_000 }],
+  ];
+  for (const [args, env, want] of rows) {
+    const c = parse(args, env);
+    assert.deepEqual({ up: c.settleUpMs, down: c.settleDownMs, batch: c.batchWindowMs }, want, `${args.join(' ')} ${JSON.stringify(env)}`);
+  }
+  assert.deepEqual(parse(['--path', 'apps', '--path', 'clusters/prod']).paths, ['apps', 'clusters/prod']);
+  assert.deepEqual(parse([], { KUBE_LATCH_PATH: 'apps,clusters/prod' }).paths, ['apps', 'clusters/prod']);
+  assert.deepEqual(parse([], { POD_NAMESPACE: 'ops' }).lease, { namespace: 'ops', name: 'kube-latch-watcher' });
+  assert.deepEqual(parse(['--lease-namespace', 'infra', '--lease-name', 'latch.leader'], { POD_NAMESPACE: 'ops' }).lease, { namespace: 'infra', name: 'latch.leader' });
+
+  const gh = parseWatcherConfig(['--repo', 'https://github.com/acme/app.git', '--mode', 'pr', '--token-file', token, '--cluster-name', 'eu-1', '--kubeconfig', kubeconfig], cleanEnv());
+  assert.notEqual(gh, 'help');
+  if (gh !== 'help') {
+    assert.deepEqual(gh.pr, { provider: 'github', apiUrl: 'https://api.github.com', cluster: 'eu-1' });
+    assert.equal(gh.auth.tokenUser, undefined);
+  }
+  const gl = parseWatcherConfig(['--repo', 'git@gitlab.com:acme/platform/app.git', '--mode', 'pr', '--token-file', token, '--kubeconfig', kubeconfig], cleanEnv());
+  if (gl !== 'help') {
+    assert.deepEqual(gl.pr, { provider: 'gitlab', apiUrl: 'https://gitlab.com/api/v4', cluster: 'default' });
+    assert.equal(gl.auth.tokenUser, 'oauth2');
+  }
+  const own = parseWatcherConfig(['--repo', 'https://git.example.com/acme/app.git', '--mode', 'pr', '--provider', 'gitlab', '--api-url', 'https://git.example.com/api/v4', '--token-file', token, '--kubeconfig', kubeconfig], cleanEnv());
+  if (own !== 'help') assert.deepEqual(own.pr, { provider: 'gitlab', apiUrl: 'https://git.example.com/api/v4', cluster: 'default' });
+  // A self-hosted GitHub is never sent to api.github.com (the token would go to the wrong host).
+  assert.throws(() => parseWatcherConfig(['--repo', 'https://github.example.com/acme/app.git', '--mode', 'pr', '--provider', 'github', '--token-file', token, '--kubeconfig', kubeconfig], cleanEnv()), /--mode pr needs --api-url/);
 });
