@@ -9,7 +9,8 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchPki } from './lib/pki.ts';
-import { maxLoad, pacedLoad, type LoadResult, type Target } from './lib/load.ts';
+import { maxLoad, type LoadResult, type Target } from './lib/load.ts';
+import { pacedLoadLean } from './lib/paced.ts';
 import { CLI, cpuSeconds, describeMachine, freePort, rssBytes, spawnNode, waitHealthy, type Child } from './lib/proc.ts';
 import { fmt, int, median } from './lib/stats.ts';
 
@@ -129,12 +130,12 @@ export async function runAdmission(o: AdmissionOptions): Promise<AdmissionResult
 
     // Half of the webhook's measured maximum, the same rate for both.
     const rate = Math.max(1, Math.round(webhookRps / 2));
-    log(`half load: ${rate} req/s (50 % of the webhook's median max); open-loop paced pool of 16 keep-alive connections, then autocannon's own rate limit`);
+    log(`half load: ${rate} req/s (50 % of the webhook's median max); open loop, uniform arrivals over 16 keep-alive connections (bench/lib/paced.ts), then autocannon's own rate limit`);
     const paced: RunRecord[] = [];
     const ac: RunRecord[] = [];
     for (let i = 0; i < (o.maxOnly ? 0 : o.runs); i++) {
       for (const s of servers) {
-        const r = await measure(s, () => pacedLoad(s.target, { rate, seconds: o.seconds, sockets: 16 }));
+        const r = await measure(s, () => pacedLoadLean(s.target, { rate, seconds: o.seconds, connections: 16 }));
         paced.push(r);
         log(line(`  paced #${i + 1}`, r));
       }

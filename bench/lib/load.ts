@@ -1,11 +1,9 @@
 // Load generators for the admission benchmark.
 //  - maxLoad: autocannon, closed loop (keep-alive, pipelining 1, C connections): the highest throughput.
 //    Latencies are taken exactly from autocannon's per-response event (its own histogram keeps whole ms).
-//  - pacedLoad: open loop at a fixed rate with uniform arrivals over a keep-alive pool, latency measured
-//    from the moment each request is issued, queueing for a free connection included. autocannon's own rate limit sends each
-//    connection's per-second quota back to back at the top of every second, which measures a burst at
-//    full concurrency rather than the latency at half load; both are reported.
-import { Agent, request } from 'node:https';
+//  - with overallRate, autocannon's own rate limit: it sends each connection's per-second quota back to
+//    back at the top of every second, a burst at full concurrency rather than a steady half load; the
+//    steady open-loop pass is bench/lib/paced.ts. Both are reported.
 import autocannon from 'autocannon';
 import { percentile } from './stats.ts';
 
@@ -28,7 +26,6 @@ export interface LoadResult {
   seconds: number;
 }
 
-const headers = (body: string) => ({ 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) });
 
 function summarize(lat: number[], ok: number, non2xx: number, errors: number, seconds: number): LoadResult {
   return {
@@ -75,52 +72,4 @@ export async function maxLoad(t: Target, o: { connections: number; seconds: numb
   // autocannon's own clock of the run (from the first connection to the stop), not the setup around it
   const seconds = res.duration || Number(process.hrtime.bigint() - started) / 1e9;
   return summarize(lat, ok, non2xx, res.errors + res.timeouts, seconds);
-}
-
-export async function pacedLoad(t: Target, o: { rate: number; seconds: number; sockets?: number }): Promise<LoadResult> {
-  const agent = new Agent({ keepAlive: true, maxSockets: o.sockets ?? 16, ca: t.ca });
-  const lat: number[] = [];
-  let ok = 0;
-  let non2xx = 0;
-  let errors = 0;
-  const u = new URL(t.url);
-  const h = headers(t.body);
-  const total = Math.round(o.rate * o.seconds);
-  let sent = 0;
-  let done = 0;
-  const start = performance.now();
-  await new Promise<void>((resolve) => {
-    const fire = () => {
-      const begun = performance.now();
-      const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: h, agent }, (res) => {
-        res.resume();
-        res.on('end', () => {
-          const ms = performance.now() - begun;
-          if ((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300) {
-            ok++;
-            lat.push(ms);
-          } else non2xx++;
-          if (++done === total) resolve();
-        });
-      });
-      req.on('error', () => {
-        errors++;
-        if (++done === total) resolve();
-      });
-      req.end(t.body);
-    };
-    // A 1 ms tick issues every request whose uniform slot has come. Each is timed from the moment it is
-    // handed to the agent (a busy pool queues it there, and that wait counts), not from its slot: the
-    // tick's own jitter is the generator's, not the server's.
-    const tick = setInterval(() => {
-      const now = performance.now();
-      while (sent < total && start + (sent * 1000) / o.rate <= now) {
-        fire();
-        sent++;
-      }
-      if (sent >= total) clearInterval(tick);
-    }, 1);
-  });
-  agent.destroy();
-  return summarize(lat, ok, non2xx, errors, (performance.now() - start) / 1000);
 }
