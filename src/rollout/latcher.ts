@@ -77,6 +77,8 @@ export class RolloutMetrics {
 export interface LatcherConfig {
   /** milestones seen within this window share one write (the watcher's --batch-window) */
   readonly batchWindowMs: number;
+  /** backstop: re-evaluate everything and look for due writes this often (default 15 s) */
+  readonly tickMs?: number;
   /** backoff for failed fetches and writes: base doubling to max (default 1 s → 60 s) */
   readonly retryBaseMs?: number;
   readonly retryMaxMs?: number;
@@ -97,6 +99,8 @@ export interface WrittenMilestone {
   readonly value: string;
   /** when the latcher first saw this value (ms since the epoch) */
   readonly observedAt: number;
+  /** when the oldest milestone this write settles was seen (an earlier value it replaced, or this one) */
+  readonly since: number;
   /** when the write reached the remote */
   readonly writtenAt: number;
   /** commit id or PR URL */
@@ -123,6 +127,8 @@ interface Pending {
   readonly value: string;
   readonly milestone: string;
   readonly observedAt: number;
+  /** observedAt of the oldest pending value this one replaced */
+  readonly since: number;
 }
 
 const MAX_HISTORY = 1000;
@@ -157,12 +163,13 @@ export class Latcher {
   private running = false;
   private writing: Promise<void> | undefined;
   private flushTimer: TimerHandle | undefined;
+  private tickTimer: TimerHandle | undefined;
   private failuresInARow = 0;
   private flushFailed = false;
   private retryAt: number | undefined;
 
   constructor(cfg: LatcherConfig, deps: LatcherDeps) {
-    this.cfg = { retryBaseMs: 1_000, retryMaxMs: 60_000, ...cfg };
+    this.cfg = { tickMs: 15_000, retryBaseMs: 1_000, retryMaxMs: 60_000, ...cfg };
     this.git = deps.git;
     this.leadership = deps.leadership;
     this.events = deps.events;
@@ -180,14 +187,29 @@ export class Latcher {
   start(): void {
     this.running = true;
     this.scheduleFlush();
+    this.scheduleTick();
   }
 
-  /** Stops the timer and waits for a write in progress; pending milestones are not written. */
+  /** Stops the timers and waits for a write in progress; pending milestones are not written. */
   async stop(): Promise<void> {
     this.running = false;
-    if (this.flushTimer) this.clock.clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
+    for (const t of [this.flushTimer, this.tickTimer]) if (t) this.clock.clearTimeout(t);
+    this.flushTimer = this.tickTimer = undefined;
     await this.writing;
+  }
+
+  /**
+   * The backstop: leadership can lapse for a moment without a transition (a renew that came back late),
+   * so a flush that found this replica not leading is retried here, as the replicas engine's tick does.
+   */
+  private scheduleTick(): void {
+    if (!this.running) return;
+    this.tickTimer = this.clock.setTimeout(() => {
+      this.tickTimer = undefined;
+      for (const key of this.tracked.keys()) this.evaluate(key);
+      this.scheduleFlush();
+      this.scheduleTick();
+    }, this.cfg.tickMs);
   }
 
   // ---- inputs (from informers) ----
@@ -288,8 +310,10 @@ export class Latcher {
       return;
     }
     this.skipped.delete(key);
-    if (this.pending.get(key)?.value === st.value) return;
-    this.pending.set(key, { ref: t.ref, value: st.value, milestone: st.milestone, observedAt: this.clock.now() });
+    const before = this.pending.get(key);
+    if (before?.value === st.value) return;
+    const now = this.clock.now();
+    this.pending.set(key, { ref: t.ref, value: st.value, milestone: st.milestone, observedAt: now, since: before?.since ?? now });
     this.updateGauge();
     this.scheduleFlush();
   }
@@ -326,7 +350,7 @@ export class Latcher {
     if (this.retryAt !== undefined) at = this.retryAt;
     else {
       at = Infinity;
-      for (const p of this.pending.values()) at = Math.min(at, p.observedAt + this.cfg.batchWindowMs);
+      for (const p of this.pending.values()) at = Math.min(at, p.since + this.cfg.batchWindowMs);
       if (this.revertDue.size > 0) at = Math.min(at, this.clock.now());
     }
     this.flushTimer = this.clock.setTimeout(() => {
@@ -339,7 +363,11 @@ export class Latcher {
   }
 
   private async flush(): Promise<void> {
-    if (!this.leadership.isLeader()) return;
+    if (!this.leadership.isLeader()) {
+      this.log.debug({ pending: this.pending.size }, 'not leading; milestones stay pending');
+      return;
+    }
+    this.log.debug({ pending: this.pending.size, reverts: this.revertDue.size }, 'writing rollout milestones');
     this.flushFailed = false;
     try {
       await this.git.sync();
@@ -395,6 +423,9 @@ export class Latcher {
     for (const [key, p] of byChange.values()) {
       this.inflight.set(key, p);
       this.pending.delete(key);
+      // Until the write resolves git's value is unknown: a milestone seen meanwhile (say `complete`
+      // again, while `75%` is being pushed) must queue, not match a value git is about to lose.
+      this.inGit.delete(key);
     }
     this.updateGauge();
     if (changes.length === 0) return;
@@ -418,7 +449,7 @@ export class Latcher {
       this.inGit.set(key, p.value);
       this.metrics.milestones.inc({ milestone: p.milestone });
       this.metrics.latency.observe((now - p.observedAt) / 1000);
-      this.written.push({ workload: key, value: p.value, observedAt: p.observedAt, writtenAt: now, ...(r.revision ? { revision: r.revision } : {}) });
+      this.written.push({ workload: key, value: p.value, observedAt: p.observedAt, since: p.since, writtenAt: now, ...(r.revision ? { revision: r.revision } : {}) });
       if (this.written.length > MAX_HISTORY) this.written.shift();
       const t = this.tracked.get(key);
       if (t) this.event(t, 'Normal', 'RolloutMilestoneWritten', `kube-latch: git ${ROLLOUT_ANNOTATION} = ${p.value}${r.revision ? ` in ${r.revision}` : ''}`);

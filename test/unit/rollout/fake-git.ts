@@ -33,6 +33,8 @@ export class FakeRolloutGit implements RolloutGit {
   failSyncs = 0;
   failWrites = 0;
   notLeaderOnWrite = false;
+  /** when set, write() waits for it (a push in progress) */
+  writeGate: Promise<void> | undefined;
 
   constructor(mode: 'push' | 'pr', files: Record<string, string>) {
     this.mode = mode;
@@ -106,6 +108,7 @@ export class FakeRolloutGit implements RolloutGit {
   }
 
   async write(changes: readonly FieldChange[], mayPush: () => boolean): Promise<RolloutWriteResult> {
+    await this.writeGate;
     if (this.failWrites > 0) {
       this.failWrites--;
       return { ok: false, error: 'push: remote unreachable' };

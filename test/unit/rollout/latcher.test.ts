@@ -92,6 +92,21 @@ describe('Latcher: milestones into git', () => {
     assert.equal(s.git.annotation(), 'rev=2 images=app=reg/web:2 milestone=50%');
     assert.equal(s.latcher.written.length, 1);
     assert.equal(s.latcher.written[0]!.writtenAt - s.latcher.written[0]!.observedAt, WINDOW - 6000, 'latency counts from when the written value was seen');
+    assert.equal(s.latcher.written[0]!.writtenAt - s.latcher.written[0]!.since, WINDOW, 'the batch is anchored at the oldest milestone it settles');
+  });
+
+  it('a milestone seen while the previous one is being pushed is written after it, even if git held it before', async () => {
+    const s = setup('push'); // git holds complete
+    show(s, 'complete', { rev: 1, image: 'reg/web:1' });
+    await s.clock.advance(WINDOW + 1);
+    let release!: () => void;
+    s.git.writeGate = new Promise((r) => (release = r));
+    show(s, 3);
+    await s.clock.advance(WINDOW + 1); // the 75% write is in flight
+    show(s, 'complete'); // git still says complete, but is about to say 75%
+    release();
+    await s.clock.advance(WINDOW + 1);
+    assert.deepEqual(s.git.commits.slice(1).map((c) => /rollout: (.*)/.exec(c.files.get('apps/web.yaml')!)![1]), ['rev=2 images=app=reg/web:2 milestone=75%', 'complete']);
   });
 
   it('the same milestone seen again writes nothing; a restarted latcher finds it in git and writes nothing', async () => {
@@ -137,6 +152,19 @@ describe('Latcher: milestones into git', () => {
     await s.clock.advance(1);
     assert.equal(s.git.annotation(), 'rev=2 images=app=reg/web:2 milestone=failed');
     assert.ok(s.events.reasons().includes('RolloutFailed'));
+  });
+
+  it('a flush that finds leadership lapsed without a transition is retried by the tick', async () => {
+    const s = setup('push');
+    let lapsed = true;
+    const real = s.leadership.isLeader.bind(s.leadership);
+    s.leadership.isLeader = () => real() && !(lapsed && s.clock.now() >= 1_700_000_000_000 + WINDOW);
+    show(s, 1);
+    await s.clock.advance(WINDOW + 1); // the flush finds no leadership; no onChange follows
+    assert.equal(s.git.commits.length, 1);
+    lapsed = false;
+    await s.clock.advance(15_000);
+    assert.equal(s.git.annotation(), 'rev=2 images=app=reg/web:2 milestone=25%');
   });
 
   it('losing leadership before the push keeps the milestone pending', async () => {
