@@ -65,10 +65,13 @@ export function rolloutGit(repo: GitRepo, m: RolloutGitMode): RolloutGit {
       return repo.index.locateDocument(ref);
     },
     async show(rev, file) {
-      const r = await read(['show', `${rev === 'tip' ? tracked : rev}:${file}`]);
+      const at = rev === 'tip' ? tracked : rev;
+      const r = await read(['cat-file', 'blob', `${at}:${file}`]);
       if (r.code === 0) return r.stdout;
-      if (/does not exist|exists on disk, but not in|bad revision|invalid object name/i.test(r.stderr)) return undefined;
-      throw new GitError('git', `git show ${file}: ${r.stderr.split('\n')[0] ?? ''}`);
+      // git words a missing path and a missing revision alike; only a revision that exists means "no such file".
+      const v = await read(['rev-parse', '-q', '--verify', `${at}^{commit}`]);
+      if (v.code === 0) return undefined;
+      throw new GitError('git', `git show ${at}:${file}: no such revision`);
     },
     async log(file, max) {
       const r = await read(['log', '--format=%H', `--max-count=${max}`, tracked, '--', file]);
