@@ -6,9 +6,10 @@
 // sees such a Deployment. See docs/rollout.md.
 import { imagesOf, parseRollout, ROLLOUT_ANNOTATION, sameImages } from './format.ts';
 
+/** Any workload object: the webhook's KubeObject, a client-node Deployment, parsed YAML. */
 interface ObjectLike {
   readonly metadata?: { readonly annotations?: Readonly<Record<string, string>> | null } | null;
-  readonly spec?: { readonly template?: unknown } | null;
+  readonly spec?: unknown;
 }
 
 /** The warning for an object whose annotation records that its own template failed, else undefined. */
@@ -22,6 +23,7 @@ export function rolloutWarning(object: ObjectLike | null | undefined): string | 
 export function failedRecordFor(object: ObjectLike | null | undefined): { revision: number } | undefined {
   const record = parseRollout(object?.metadata?.annotations?.[ROLLOUT_ANNOTATION]);
   if (!record || record.milestone !== 'failed') return undefined;
-  if (!sameImages(record.images, imagesOf(object?.spec?.template))) return undefined;
+  const spec = object?.spec as { template?: unknown } | null | undefined;
+  if (!sameImages(record.images, imagesOf(spec?.template))) return undefined;
   return { revision: record.revision };
 }
