@@ -12,6 +12,7 @@ import {
   type Policy,
   type PolicyDefaults,
 } from '../latch/index.ts';
+import { rolloutWarning } from '../rollout/warning.ts';
 import { encodePatch, setAnnotation, setReplicas, type PatchOp } from './patch.ts';
 import type { AdmissionRequest, AdmissionResponse, AdmissionReview, AdmissionReviewResponse, KubeObject } from './review.ts';
 
@@ -197,7 +198,9 @@ export function decide(review: AdmissionReview, cfg: DecideConfig = {}): Decisio
 
   const o = outcomeFor(req, obj, pol.policy);
   const ops = patchFor(obj, o);
-  const warning = warningFor(o, pol.policy);
+  // On a rebuild from git, a template that git records as failed is worth an immediate warning.
+  const rollout = req.operation === 'CREATE' ? rolloutWarning(obj) : undefined;
+  const warnings = [warningFor(o, pol.policy), rollout].filter((w): w is string => w !== undefined);
   const audit: Record<string, string> = { decision: o.rule, declared: String(o.d), target: String(o.target) };
   if (o.v !== undefined) audit['live'] = String(o.v);
   const extra: Omit<AdmissionResponse, 'uid' | 'allowed'> = { auditAnnotations: audit };
@@ -205,6 +208,6 @@ export function decide(review: AdmissionReview, cfg: DecideConfig = {}): Decisio
     extra.patchType = 'JSONPatch';
     extra.patch = encodePatch(ops);
   }
-  if (warning) extra.warnings = [warning];
-  return { ...base, rule: o.rule, review: respond(req.uid, extra), patched: ops.length > 0, warnings: warning ? 1 : 0 };
+  if (warnings.length > 0) extra.warnings = warnings;
+  return { ...base, rule: o.rule, review: respond(req.uid, extra), patched: ops.length > 0, warnings: warnings.length };
 }

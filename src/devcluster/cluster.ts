@@ -201,6 +201,8 @@ async function start(dir: string, nodes: number, tc: Toolchain, progress: (l: st
       `--kubeconfig=${kubeconfig}`,
       '--manage-all-nodes=true',
       `--cidr=${POD_CIDR}`,
+      // Without node Leases the node controller marks every Node NotReady ~50 s after start.
+      '--node-lease-duration-seconds=40',
       ...tc.kwokStages.flatMap((s) => ['-c', s]),
     ]);
 

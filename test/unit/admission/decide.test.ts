@@ -320,3 +320,15 @@ test('decide: reports kind, namespace and name for logs', () => {
 });
 
 export type { KubeObject };
+
+test('decide: a CREATE whose rollout annotation records that this template failed gets a second warning, nothing else', () => {
+  const obj = workload({ replicas: 20, annotations: { 'kube-latch.io/rollout': 'rev=8 images=web=registry.example/web:1.2.3 milestone=failed' } });
+  const d = decide(review({ operation: 'CREATE', object: obj }));
+  assert.equal(d.rule, 'create');
+  assert.deepEqual(decodePatch(d.review.response.patch), [{ op: 'add', path: DECLARED, value: '20' }]);
+  assert.equal(d.review.response.warnings?.length, 1);
+  assert.match(d.review.response.warnings![0]!, /failed its rollout \(revision 8\)/);
+  // Another template (a new image) is not the one that failed: no warning.
+  const fixed = workload({ replicas: 20, annotations: { 'kube-latch.io/rollout': 'rev=8 images=web=registry.example/web:1.2.2 milestone=failed' } });
+  assert.equal(decide(review({ operation: 'CREATE', object: fixed })).review.response.warnings, undefined);
+});
