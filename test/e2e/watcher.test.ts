@@ -175,7 +175,7 @@ test('a move out of band through /scale is pushed within settle-up + batch-windo
   }
   assert.equal((await commits(s.remote)).length, 1 + moves.length, 'one commit per band exit');
   assert.equal(await replicas(s.ns, 'web'), 60, 'the watcher never touches the live count');
-  assert.equal(await w.metric('kube_latch_watcher_latches_total', { direction: 'up' }), moves.length);
+  await waitFor('every latch counted', async () => (await w.metric('kube_latch_watcher_latches_total', { direction: 'up' })) === moves.length, { timeoutMs: 5_000 });
   assert.ok((await w.metric('kube_latch_watcher_last_push_timestamp_seconds'))! > Date.now() / 1000 - 60);
   const written = (await events(s.ns, 'web')).filter((e) => e.reason === 'LatchWritten');
   assert.ok(written.some((e) => e.type === 'Normal' && e.message.startsWith(`kube-latch: git replicas 20 → 50 (live 60, band 10-40) in ${tip}`)), JSON.stringify(written));
@@ -201,7 +201,8 @@ test('a downward move latches to the recent peak, after settle-down', async () =
   assert.equal(last!.subject, `kube-latch: ${s.ns}/Deployment/api replicas 50 → 20`);
   assert.match(last!.body, /live 12, old band 25-100, new 20 \(was 50\)/);
   assert.ok(elapsed >= SETTLE_DOWN, `a downward latch ${elapsed.toFixed(2)} s after the exit, before settle-down ${SETTLE_DOWN} s`);
-  assert.equal(await w.metric('kube_latch_watcher_latches_total', { direction: 'down' }), 1);
+  // The commit reaches the remote a moment before the watcher counts it.
+  await waitFor('the downward latch counted', async () => (await w.metric('kube_latch_watcher_latches_total', { direction: 'down' })) === 1, { timeoutMs: 5_000 });
 
   // 12 lies in band(20) = 10-40: nothing more.
   await sleep((SETTLE_DOWN + BATCH_WINDOW + 3) * 1000);
