@@ -223,8 +223,15 @@ export async function startWebhook(opts: WebhookOptions): Promise<WebhookHandle>
   // request, including the case and trailing-slash variants that express also routes to /mutate,
   // goes through the app as before.
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
-    if (req.method === 'POST' && isMutateUrl(req.url)) mutate(req, res);
-    else app(req, res);
+    if (req.method !== 'POST' || !isMutateUrl(req.url)) return void app(req, res);
+    try {
+      mutate(req, res);
+    } catch (e) {
+      // what express's error handler did for this path: never let a request take the process down
+      log.error({ err: (e as Error).message }, 'request failed');
+      req.resume();
+      sendError(res, metrics, 500, 'internal error');
+    }
   };
 
   const contextOptions = (m: TlsMaterial) => ({ cert: m.cert, key: m.key, minVersion: MIN_TLS_VERSION }) as const;
