@@ -16,7 +16,7 @@ import { normalizeRepoPath } from '../git/repo-index.ts';
 import { firstLine, KubeConfigError, loadKubeConfig, parseKindSpec, type KubeConfig } from '../kube/client.ts';
 import { DEFAULT_SETTLE_DOWN, DEFAULT_SETTLE_UP, describePolicy, policyFromFlags, PolicyError, type PolicyDefaults } from '../latch/index.ts';
 import { createLogger } from '../log.ts';
-import { choice, helpText, int, list, parseFlags, requireStr, seconds, str, UsageError, type FlagSpec } from './flags.ts';
+import { bool, choice, helpText, int, list, parseFlags, requireStr, seconds, str, UsageError, type FlagSpec } from './flags.ts';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const MODES = ['push', 'pr'] as const;
@@ -58,6 +58,7 @@ export const watcherFlags: FlagSpec[] = [
   { name: 'tolerance', type: 'string', arg: 'R', help: 'default band ratio r ≥ 1', default: '2' },
   { name: 'metrics-port', type: 'string', arg: 'PORT', help: 'plain-HTTP port for /healthz, /readyz, /metrics (0: any free port)', default: String(DEFAULT_METRICS_PORT) },
   { name: 'workload-kind', type: 'string', multiple: true, arg: 'G/V/KIND', help: 'extra workload kind with spec.replicas and a scale subresource, e.g. apps.example.com/v1/Widget' },
+  { name: 'rollout-milestones', type: 'boolean', help: 'experimental: write Deployment rollout milestones to git as kube-latch.io/rollout; in pr mode propose reverting a failed rollout (needs list/watch on replicasets)' },
   { name: 'log-level', type: 'string', arg: 'LEVEL', help: `log level: ${LOG_LEVELS.join(', ')}`, default: 'info' },
 ];
 
@@ -87,6 +88,8 @@ export interface WatcherCliConfig {
   readonly metricsPort: number;
   readonly extraKinds: readonly string[];
   readonly logLevel: (typeof LOG_LEVELS)[number];
+  /** experimental: latch rollout milestones too (docs/rollout.md) */
+  readonly rolloutMilestones: boolean;
 }
 
 /** Every check that needs neither the cluster nor the remote. Throws UsageError with one line. */
@@ -198,6 +201,7 @@ export function parseWatcherConfig(argv: string[], env: NodeJS.ProcessEnv = proc
   }
 
   return {
+    rolloutMilestones: bool(f, 'rollout-milestones'),
     kubeconfig,
     repo,
     branch,
@@ -276,6 +280,7 @@ export async function run(argv: string[]): Promise<number> {
   let state: 'git' | 'informers' | 'ready' | 'stopping' = 'git';
   let gitProblem: string | undefined;
   let running: Awaited<ReturnType<typeof startWatcher>> | undefined;
+  let latcher: { stop(): Promise<void> } | undefined;
   const synced = new Set<unknown>();
   const health: Health = {
     notReady() {
@@ -331,6 +336,7 @@ export async function run(argv: string[]): Promise<number> {
   const finish = async (code: number): Promise<number> => {
     state = 'stopping';
     clearInterval(readyPoll);
+    await latcher?.stop();
     if (running) await running.stop();
     await new Promise<void>((r) => server.close(() => r()));
     if (ownWorkDir) rmSync(workDir, { recursive: true, force: true });
@@ -341,12 +347,11 @@ export async function run(argv: string[]): Promise<number> {
 
   // Open git: clone or reuse the work dir and build the index. A remote that is down is retried.
   let git;
+  const pullRequests = cfg.pr ? createPullRequests({ provider: cfg.pr.provider, apiUrl: cfg.pr.apiUrl, tokenFile: cfg.auth.tokenFile!, repoUrl: cfg.repo }) : undefined;
   for (let attempt = 0; ; attempt++) {
     try {
       git = await openGitState({
-        ...(cfg.pr
-          ? { mode: 'pr' as const, cluster: cfg.pr.cluster, pullRequests: createPullRequests({ provider: cfg.pr.provider, apiUrl: cfg.pr.apiUrl, tokenFile: cfg.auth.tokenFile!, repoUrl: cfg.repo }) }
-          : { mode: 'push' as const }),
+        ...(cfg.pr && pullRequests ? { mode: 'pr' as const, cluster: cfg.pr.cluster, pullRequests } : { mode: 'push' as const }),
         url: cfg.repo,
         branch: cfg.branch,
         workDir,
@@ -390,6 +395,17 @@ export async function run(argv: string[]): Promise<number> {
       metrics,
       logger: log,
     });
+    if (cfg.rolloutMilestones) {
+      const r = await import('../rollout/index.ts');
+      latcher = await r.startLatcher({
+        kubeconfig: cfg.kubeconfig,
+        git: r.rolloutGit(git.repo, cfg.pr && pullRequests ? { mode: 'pr', pullRequests, cluster: cfg.pr.cluster } : { mode: 'push' }),
+        leadership: running.leader,
+        batchWindowMs: cfg.batchWindowMs,
+        registry: metrics.registry,
+        logger: createLogger('rollout', cfg.logLevel),
+      });
+    }
   } catch (e) {
     const config = e instanceof WatcherConfigError || e instanceof KubeConfigError;
     const msg = config ? (e as Error).message.split('\n')[0]! : `cannot start: cluster ${cfg.kubeconfig.getCurrentCluster()?.server ?? ''}: ${describeError(e)}`;

@@ -68,8 +68,8 @@ test('--help lists every flag of issue 4 with its KUBE_LATCH_ variable, and exit
     'kubeconfig', 'repo', 'branch', 'path', 'mode', 'provider', 'api-url', 'settle', 'settle-up', 'settle-down', 'batch-window', 'cluster-name',
     'lease-namespace', 'lease-name', 'author', 'ssh-key', 'known-hosts', 'token-file', 'sign', 'signing-key', 'work-dir', 'ladder', 'tolerance', 'metrics-port',
   ];
-  const extra = ['workload-kind', 'log-level'];
-  assert.deepEqual(watcherFlags.map((f) => f.name).sort(), [...issueFlags, ...extra].sort(), 'exactly the flags of issue 4, plus --workload-kind and --log-level');
+  const extra = ['workload-kind', 'log-level', 'rollout-milestones'];
+  assert.deepEqual(watcherFlags.map((f) => f.name).sort(), [...issueFlags, ...extra].sort(), 'exactly the flags of issue 4, plus --workload-kind, --log-level and the experimental --rollout-milestones');
   for (const f of [...issueFlags, ...extra]) {
     assert.match(r.stdout, new RegExp(`--${f} .*\\[${envName(f)}\\]`), `--${f} with ${envName(f)}`);
   }

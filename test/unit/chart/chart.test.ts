@@ -591,3 +591,14 @@ describe('ports: the chart\'s defaults are the CLI\'s defaults', () => {
     }
   });
 });
+
+test('watcher.rolloutMilestones adds the flag and read access to replicasets, and nothing by default', async () => {
+  const { renderText } = await import('./helm.ts');
+  const off = await renderText();
+  const on = await renderText({ watcher: { rolloutMilestones: true } });
+  const rs = (docs: string) => /resources:\s*\["replicasets"\]/.test(docs);
+  assert.equal(rs(off), false);
+  assert.equal(rs(on), true);
+  assert.equal(off.includes('KUBE_LATCH_ROLLOUT_MILESTONES'), false);
+  assert.match(on, /name: KUBE_LATCH_ROLLOUT_MILESTONES\s+value: "true"/);
+});
