@@ -463,6 +463,7 @@ export class Latcher {
     }
     this.log.info({ written: r.written.length, already: r.already.length, revision: r.revision }, r.written.length > 0 ? 'rollout milestones written to git' : 'rollout milestones were already in git');
     this.inflight.clear();
+    this.updateGauge();
   }
 
   /** Puts in-flight milestones back, unless a newer one for the same workload was seen meanwhile. */

@@ -78,6 +78,7 @@ describe('Latcher: milestones into git', () => {
     assert.ok(s.events.events.some((e) => e.reason === 'RolloutMilestoneWritten' && e.message.includes('milestone=50%')));
     const text = await s.metrics.milestones.get();
     assert.deepEqual(Object.fromEntries(text.values.map((v) => [v.labels.milestone, v.value])), { started: 1, '25%': 1, '50%': 1, '75%': 1, complete: 1 });
+    assert.equal((await s.metrics.pending.get()).values[0]?.value, 0, 'nothing pending once every milestone is written');
   });
 
   it('milestones within one batch window share one commit holding the newest', async () => {
