@@ -161,8 +161,9 @@ test('watcher --rollout-milestones: a rollout on kwok leaves milestone commits e
   const log = await waitFor(
     'the remote to record complete',
     async () => {
+      // Read the file at the listed tip: a commit landing between the two reads must not mix them.
       const l = await commits(remote);
-      return l.length > 1 && rolloutOf(await show(remote, FILE)).deployment === 'complete' ? l : undefined;
+      return l.length > 1 && rolloutOf(await show(remote, FILE, l[0]!.sha)).deployment === 'complete' ? l : undefined;
     },
     { timeoutMs: 30_000, intervalMs: 200 },
   );
