@@ -3,7 +3,7 @@
 // them, and never lets a bad request take the process down.
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import type { TlsMaterial, TlsSource } from '../certs/source.ts';
 import { createLogger, type Logger } from '../log.ts';
@@ -247,6 +247,15 @@ export async function startWebhook(opts: WebhookOptions): Promise<WebhookHandle>
     listener,
   );
   https.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake failed'));
+  // Connections that finished a handshake but never sent a request are not "idle" to node's http layer,
+  // so closeIdleConnections() leaves them and shutdown would wait the whole grace period (the apiserver
+  // dials ahead like this). Track them, to close them on shutdown.
+  const unused = new Set<Socket>();
+  https.on('secureConnection', (s: Socket) => {
+    unused.add(s);
+    s.once('close', () => unused.delete(s));
+  });
+  https.on('request', (req: IncomingMessage) => unused.delete(req.socket));
   const unsubscribe = opts.tls.onChange((m) => https.setSecureContext(contextOptions(m)));
 
   let closing = false;
@@ -280,8 +289,12 @@ export async function startWebhook(opts: WebhookOptions): Promise<WebhookHandle>
       https.on('request', (_req: IncomingMessage, res: ServerResponse) => {
         res.shouldKeepAlive = false;
       });
-      https.closeIdleConnections();
-      const sweep = setInterval(() => https.closeIdleConnections(), 50);
+      const closeIdle = () => {
+        https.closeIdleConnections();
+        for (const s of unused) s.destroy();
+      };
+      closeIdle();
+      const sweep = setInterval(closeIdle, 50);
       const cut = setTimeout(() => {
         log.warn({ graceMs: grace }, 'in-flight requests did not finish in time; closing their connections');
         https.closeAllConnections();

@@ -436,6 +436,20 @@ describe('lifecycle', () => {
     }
   });
 
+  test('close() closes connections that finished a handshake but never sent a request', { timeout: 15_000 }, async () => {
+    // A 60 s grace would outlast the test's timeout: close() must not wait for such a connection.
+    const h = await startWebhook({ port: 0, metricsPort: 0, bindAddress: '127.0.0.1', tls: staticTlsSource(pki.leaf), log: captureLogger('silent').log, defaultMetrics: false, shutdownGraceMs: 60_000 });
+    const socket = tlsConnect({ host: '127.0.0.1', port: h.port, ca: CA, servername: 'localhost' });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('secureConnect', () => resolve());
+      socket.once('error', reject);
+    });
+    const serverClosedIt = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.on('error', () => {});
+    await h.close();
+    await serverClosedIt;
+  });
+
   test('close() cuts requests that outlast the grace period', { timeout: 15_000 }, async () => {
     const h = await startWebhook({ port: 0, metricsPort: 0, bindAddress: '127.0.0.1', tls: staticTlsSource(pki.leaf), log: captureLogger('silent').log, defaultMetrics: false, shutdownGraceMs: 200 });
     const stuck = new Promise<string>((resolve) => {
