@@ -32,7 +32,17 @@ export interface SoakResult {
   requests: number;
   non2xx: number;
   errors: number;
-  summary: { firstRssMiB: number; lastRssMiB: number; maxRssMiB: number; rssSlopeMiBPerMin: number; firstHeapMiB: number; lastHeapMiB: number; heapSlopeMiBPerMin: number };
+  summary: {
+    firstRssMiB: number;
+    lastRssMiB: number;
+    maxRssMiB: number;
+    rssSlopeMiBPerMin: number;
+    /** over the second half of the run only: a leak keeps climbing, allocator growth levels off */
+    rssSlopeSecondHalfMiBPerMin: number;
+    firstHeapMiB: number;
+    lastHeapMiB: number;
+    heapSlopeMiBPerMin: number;
+  };
 }
 
 function scrape(port: number): Promise<string> {
@@ -106,6 +116,7 @@ export async function runSoak(o: { minutes: number; rate: number; intervalSecond
     await sample();
 
     const steady = samples.filter((s) => s.t >= Math.min(60, (o.minutes * 60) / 4));
+    const secondHalf = samples.filter((s) => s.t >= (o.minutes * 60) / 2);
     const first = samples[1] ?? samples[0]!;
     const last = samples[samples.length - 1]!;
     const summary = {
@@ -113,13 +124,14 @@ export async function runSoak(o: { minutes: number; rate: number; intervalSecond
       lastRssMiB: last.rssMiB,
       maxRssMiB: Math.max(...samples.map((s) => s.rssMiB)),
       rssSlopeMiBPerMin: slope(steady.map((s) => s.t / 60), steady.map((s) => s.rssMiB)),
+      rssSlopeSecondHalfMiBPerMin: slope(secondHalf.map((s) => s.t / 60), secondHalf.map((s) => s.rssMiB)),
       firstHeapMiB: first.heapUsedMiB,
       lastHeapMiB: last.heapUsedMiB,
       heapSlopeMiBPerMin: slope(steady.map((s) => s.t / 60), steady.map((s) => s.heapUsedMiB)),
     };
     log(
       `soak: ${int(requests)} requests (${int(requests / (o.minutes * 60))}/s), unexpected statuses ${non2xx}, errors ${res.errors + res.timeouts}; ` +
-        `RSS first ${fmt(summary.firstRssMiB, 1)} → last ${fmt(summary.lastRssMiB, 1)} MiB (max ${fmt(summary.maxRssMiB, 1)}), slope ${fmt(summary.rssSlopeMiBPerMin, 3)} MiB/min after warm-up; ` +
+        `RSS first ${fmt(summary.firstRssMiB, 1)} → last ${fmt(summary.lastRssMiB, 1)} MiB (max ${fmt(summary.maxRssMiB, 1)}), slope ${fmt(summary.rssSlopeMiBPerMin, 3)} MiB/min after warm-up, ${fmt(summary.rssSlopeSecondHalfMiBPerMin, 3)} MiB/min over the second half; ` +
         `heap ${fmt(summary.firstHeapMiB, 1)} → ${fmt(summary.lastHeapMiB, 1)} MiB, slope ${fmt(summary.heapSlopeMiBPerMin, 3)} MiB/min`,
     );
     return { machine: describeMachine(), minutes: o.minutes, rate: o.rate, samples, requests, non2xx, errors: res.errors + res.timeouts, summary };
