@@ -200,6 +200,8 @@ async function rollout(image: string, minReadySeconds = 2): Promise<{ subjects: 
   const seconds = (Date.now() - t0) / 1000;
   const entries = all.slice(0, all.length - before - 1).reverse();
   for (const e of entries) assert.equal(e.author, 'kube-latch <kube-latch@localhost>', 'only the latcher wrote after the human commit');
+  // The push lands in the remote a moment before the latcher records it as written.
+  await waitFor('the latcher to record its writes', async () => running!.latcher.written.length - already >= entries.length || undefined, { timeoutMs: 10_000 });
   const written = running!.latcher.written.slice(already);
   const latencies = written.map((w) => (w.writtenAt - w.observedAt) / 1000);
   const settled = written.map((w) => (w.writtenAt - w.since) / 1000);
