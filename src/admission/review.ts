@@ -150,12 +150,20 @@ function kubeObject(o: unknown, where: string): void {
   }
 }
 
+/** A value for an error message: strings quoted and clipped, anything else by its type (never serialised:
+ * a 20,000-deep array would overflow the stack). */
+function describe(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.slice(0, 40));
+  if (v === null || v === undefined) return String(v);
+  return Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `${typeof v} ${String(v).slice(0, 20)}`;
+}
+
 /** Validates a decoded JSON body as an AdmissionReview v1 request. Throws ReviewError. */
 export function parseReview(body: unknown): AdmissionReview {
   if (!isObj(body)) throw new ReviewError('body must be a JSON object (an AdmissionReview)');
   if (body['kind'] !== 'AdmissionReview') throw new ReviewError('kind must be "AdmissionReview"');
   if (body['apiVersion'] !== 'admission.k8s.io/v1') {
-    throw new ReviewError(`apiVersion must be "admission.k8s.io/v1", got ${JSON.stringify(body['apiVersion'])?.slice(0, 40)}`);
+    throw new ReviewError(`apiVersion must be "admission.k8s.io/v1", got ${describe(body['apiVersion'])}`);
   }
   const req = body['request'];
   if (!isObj(req)) throw new ReviewError('request must be an object');

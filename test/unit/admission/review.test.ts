@@ -13,6 +13,11 @@ const bad: Array<[string, (r: Record<string, any>) => unknown, RegExp]> = [
   ['null', () => null, /JSON object/],
   ['wrong kind', (r) => ({ ...r, kind: 'Review' }), /kind must be "AdmissionReview"/],
   ['v1beta1', (r) => ({ ...r, apiVersion: 'admission.k8s.io/v1beta1' }), /apiVersion must be/],
+  ['a 20,000-deep array as apiVersion', (r) => {
+    let deep: unknown = [];
+    for (let i = 0; i < 20_000; i++) deep = [deep];
+    return { ...r, apiVersion: deep };
+  }, /apiVersion must be "admission\.k8s\.io\/v1", got an array/],
   ['missing request', (r) => ({ ...r, request: undefined }), /request must be an object/],
   ['empty uid', (r) => (r.request.uid = '', r), /uid/],
   ['numeric uid', (r) => (r.request.uid = 7, r), /uid/],
