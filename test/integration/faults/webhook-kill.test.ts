@@ -17,6 +17,8 @@ interface Sample {
   ms: number;
   /** the stored object carries this apply's declared value: the webhook answered */
   webhook: boolean;
+  /** a kill or a restart happened while this apply was in flight: it belongs to neither phase */
+  straddles: boolean;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -54,6 +56,7 @@ describe('webhook SIGKILLed during continuous applies (failurePolicy Ignore)', {
 
     let phase: Phase = 'up';
     let round = 0;
+    let epoch = 0; // bumped at each kill and each return, to spot applies in flight across one
     let stop = false;
     const samples: Sample[] = [];
     const errors: string[] = [];
@@ -67,13 +70,14 @@ describe('webhook SIGKILLed during continuous applies (failurePolicy Ignore)', {
       for (let seq = 1; !stop; seq++) {
         const d = 21 + (seq % 18);
         const at = { phase, round };
+        const started = epoch;
         try {
           const r = await applier.applyDeployment(benchDeployment(ns, name, d, seq));
           const webhook = r.body?.metadata?.annotations?.[DECLARED] === String(d);
-          samples.push({ ...at, status: r.status, ms: r.ms, webhook });
+          samples.push({ ...at, status: r.status, ms: r.ms, webhook, straddles: epoch !== started });
           if (r.status >= 300) errors.push(`${r.status}: ${JSON.stringify(r.body).slice(0, 200)}`);
         } catch (e) {
-          samples.push({ ...at, status: 0, ms: NaN, webhook: false });
+          samples.push({ ...at, status: 0, ms: NaN, webhook: false, straddles: epoch !== started });
           errors.push((e as Error).message);
         }
       }
@@ -82,17 +86,22 @@ describe('webhook SIGKILLed during continuous applies (failurePolicy Ignore)', {
     await sleep(4_000);
     for (const outage of [1, 2]) {
       round = outage;
+      epoch++;
       await wh.kill();
       phase = 'down';
       await sleep(5_000);
       await wh.restart(); // spawns again on the same port and certificate; resolves once /readyz is ok
+      epoch++;
       phase = 'up';
       await sleep(5_000);
     }
     stop = true;
     await loop;
 
-    const of = (p: Phase, r: number) => samples.filter((s) => s.phase === p && s.round === r);
+    // An apply in flight when the webhook is killed fails open (connection reset) though it started in an
+    // "up" phase; one in flight at the return may or may not reach the new process. Those few straddle
+    // the boundary and are counted apart; every apply counts for the failure check.
+    const of = (p: Phase, r: number) => samples.filter((s) => s.phase === p && s.round === r && !s.straddles);
     const lines: string[] = [];
     for (const [p, r] of [['up', 0], ['down', 1], ['up', 1], ['down', 2], ['up', 2]] as Array<[Phase, number]>) {
       const ss = of(p, r);
@@ -103,7 +112,7 @@ describe('webhook SIGKILLed during continuous applies (failurePolicy Ignore)', {
       );
     }
     for (const l of lines) t.diagnostic(l);
-    t.diagnostic(`failures: ${errors.length} of ${samples.length} applies`);
+    t.diagnostic(`failures: ${errors.length} of ${samples.length} applies (${samples.filter((s) => s.straddles).length} in flight across a kill or a return)`);
 
     assert.deepEqual(errors, [], 'every apply succeeds (fail open)');
     for (const r of [1, 2]) {
@@ -114,9 +123,10 @@ describe('webhook SIGKILLed during continuous applies (failurePolicy Ignore)', {
       const back = of('up', r);
       assert.ok(back.some((s) => s.webhook), `after restart ${r} the apiserver calls the webhook again`);
     }
-    // On a loaded machine the apiserver can fail open on a single call (a connection it reused was gone);
-    // the point is that the webhook was really in the path before the first kill.
+    // The single "fail open" that was seen before the first kill (apiserver log: connection reset by
+    // peer at the moment of the SIGKILL) was an apply in flight across the kill; with those counted
+    // apart, every apply before the first kill went through the webhook.
     const before = of('up', 0);
-    assert.ok(before.length > 0 && before.filter((s) => s.webhook).length >= 0.95 * before.length, 'before the first kill the applies went through the webhook');
+    assert.ok(before.length > 0 && before.every((s) => s.webhook), 'before the first kill every apply went through the webhook');
   });
 });
