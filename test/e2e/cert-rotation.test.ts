@@ -14,7 +14,7 @@
 // So a prober also opens a fresh TLS connection to each replica every 250 ms, verifying it against the
 // caBundle the apiserver holds at that moment: that is what any new apiserver connection would meet.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { connect } from 'node:tls';
@@ -26,6 +26,7 @@ import { parseBundle } from '../../src/certs/schedule.ts';
 import { openSelfSignedSource, type SelfSignedSource } from '../../src/certs/self-signed.ts';
 import { createLogger } from '../../src/log.ts';
 import { parseManifests, renderText, type K8sObject } from '../unit/chart/helm.ts';
+import { serviceAccountKubeconfig, sum, webhookCounters } from './helpers/apiserver.ts';
 import { startCluster, toYaml, waitFor, type TestCluster } from './helpers/cluster.ts';
 
 const LEAF_SECONDS = 12;
@@ -56,7 +57,8 @@ test('leaf and then CA rotate while the apiserver calls the webhook continuously
   const chart = parseManifests(await renderText({}, { namespace: ns }));
   const installed = chart.filter((o) => ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'Secret'].includes(o.kind));
   await c.apply(installed, { serverSide: true, fieldManager: 'helm' });
-  const kubeConfig = await serviceAccountKubeConfig(ns, FULL);
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromFile(await serviceAccountKubeconfig(c, tmp, ns, FULL));
 
   // Two replicas, each on its own port.
   for (const name of ['a', 'b']) {
@@ -116,7 +118,7 @@ test('leaf and then CA rotate while the apiserver calls the webhook continuously
   const probeFailures: string[] = [];
   let probes = 0;
 
-  const before = await webhookMetrics();
+  const before = await webhookCounters(c, HOOKS);
   const started = Date.now();
   const prober = (async () => {
     while (Date.now() - started < LOAD_SECONDS * 1000) {
@@ -167,7 +169,7 @@ test('leaf and then CA rotate while the apiserver calls the webhook continuously
   );
   await sampler;
   await prober;
-  const afterLoad = await webhookMetrics();
+  const afterLoad = await webhookCounters(c, HOOKS);
 
   const calls = sum(afterLoad.requests, () => true) - sum(before.requests, () => true);
   const notOk = sum(afterLoad.requests, (l) => l['code'] !== '200') - sum(before.requests, (l) => l['code'] !== '200');
@@ -236,60 +238,3 @@ function deployment(name: string, replicas: number): object {
   };
 }
 
-type Labels = Record<string, string>;
-interface Sample {
-  labels: Labels;
-  value: number;
-}
-
-/** The apiserver's admission-webhook counters for our webhooks, from GET /metrics. */
-async function webhookMetrics(): Promise<{ requests: Sample[]; failOpen: Sample[]; rejections: Sample[] }> {
-  const text = (await c.kubectl(['get', '--raw', '/metrics'])).stdout;
-  const pick = (metric: string) => parseProm(text, metric).filter((s) => HOOKS.includes(s.labels['name'] ?? ''));
-  return {
-    requests: pick('apiserver_admission_webhook_request_total'),
-    failOpen: pick('apiserver_admission_webhook_fail_open_count'),
-    rejections: pick('apiserver_admission_webhook_rejection_count'),
-  };
-}
-
-function parseProm(text: string, metric: string): Sample[] {
-  const out: Sample[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(metric + '{') && !line.startsWith(metric + ' ')) continue;
-    const m = /^[a-z_]+(?:\{(.*)\})?\s+(\S+)/.exec(line);
-    if (!m) continue;
-    const labels: Labels = {};
-    for (const l of (m[1] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
-    out.push({ labels, value: Number(m[2]) });
-  }
-  return out;
-}
-
-function sum(samples: Sample[], where: (l: Labels) => boolean): number {
-  return samples.filter((s) => where(s.labels)).reduce((a, s) => a + s.value, 0);
-}
-
-/** Client access as the chart's ServiceAccount, with a fresh token. */
-async function serviceAccountKubeConfig(namespace: string, sa: string): Promise<KubeConfig> {
-  const token = (await c.kubectl(['create', 'token', sa, '-n', namespace, '--duration=1h'])).stdout.trim();
-  const admin = new KubeConfig();
-  admin.loadFromFile(c.kubeconfig);
-  const cluster = admin.getCurrentCluster()!;
-  const file = join(tmp, 'sa.kubeconfig');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'dev', cluster: { server: cluster.server, 'certificate-authority-data': cluster.caData } }],
-      users: [{ name: sa, user: { token } }],
-      contexts: [{ name: 'sa', context: { cluster: 'dev', user: sa, namespace } }],
-      'current-context': 'sa',
-    }),
-    { mode: 0o600 },
-  );
-  const kc = new KubeConfig();
-  kc.loadFromFile(file);
-  return kc;
-}

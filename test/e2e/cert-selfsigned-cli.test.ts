@@ -21,18 +21,18 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { KubeConfig } from '@kubernetes/client-node';
 import { CA_CERT_KEY, CA_KEY_KEY } from '../../src/certs/ca-store.ts';
 import { parseBundle } from '../../src/certs/schedule.ts';
 import { find, parseManifests, renderText, type K8sObject } from '../unit/chart/helm.ts';
 import { freePort } from '../helpers/tls.ts';
+import { serviceAccountKubeconfig, sum, webhookCounters, type Labels } from './helpers/apiserver.ts';
 import { startCluster, toYaml, waitFor, type TestCluster } from './helpers/cluster.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -91,7 +91,7 @@ test('kube-latch webhook --certs self-signed fills the CA Secret, patches caBund
   }
   assert.equal(env['KUBE_LATCH_CERTS'], 'self-signed');
   assert.equal(env['KUBE_LATCH_CA_SECRET'], CA_SECRET);
-  const kubeconfig = await serviceAccountKubeconfig(ns, FULL);
+  const kubeconfig = await serviceAccountKubeconfig(c, tmp, ns, FULL);
   const args = [
     MAIN, 'webhook', '--certs', 'self-signed', '--namespace', ns, '--webhook-config', FULL, '--cert-san', '127.0.0.1',
     '--kubeconfig', kubeconfig, '--port', String(port), '--metrics-port', String(metricsPort), '--bind-address', '127.0.0.1',
@@ -169,7 +169,7 @@ test('kube-latch webhook --certs self-signed fills the CA Secret, patches caBund
   let maxTrusted = 0;
   const secretCAs = new Set<string>([ca0.fingerprint256]);
   const expiries = new Set<string>();
-  const before = await webhookMetrics(hooks);
+  const before = await webhookCounters(c, hooks);
   const started = Date.now();
   const running = () => Date.now() - started < LOAD_SECONDS * 1000;
   const at = () => `+${((Date.now() - started) / 1000).toFixed(1)} s`;
@@ -226,7 +226,7 @@ test('kube-latch webhook --certs self-signed fills the CA Secret, patches caBund
   );
   await prober;
   await watcher;
-  const afterLoad = await webhookMetrics(hooks);
+  const afterLoad = await webhookCounters(c, hooks);
   const loadSeconds = (Date.now() - started) / 1000;
 
   // 7. SIGTERM: drain and exit 0.
@@ -337,61 +337,6 @@ function deployment(name: string, replicas: number): object {
   };
 }
 
-type Labels = Record<string, string>;
-interface Sample {
-  labels: Labels;
-  value: number;
-}
-
-/** The apiserver's admission-webhook counters for our webhooks, from GET /metrics. */
-async function webhookMetrics(hooks: readonly string[]): Promise<{ requests: Sample[]; failOpen: Sample[]; rejections: Sample[] }> {
-  const text = (await c.kubectl(['get', '--raw', '/metrics'])).stdout;
-  const pick = (metric: string) => parseProm(text, metric).filter((s) => hooks.includes(s.labels['name'] ?? ''));
-  return {
-    requests: pick('apiserver_admission_webhook_request_total'),
-    failOpen: pick('apiserver_admission_webhook_fail_open_count'),
-    rejections: pick('apiserver_admission_webhook_rejection_count'),
-  };
-}
-
-function parseProm(text: string, metric: string): Sample[] {
-  const out: Sample[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(metric + '{') && !line.startsWith(metric + ' ')) continue;
-    const m = /^[a-z_]+(?:\{(.*)\})?\s+(\S+)/.exec(line);
-    if (!m) continue;
-    const labels: Labels = {};
-    for (const l of (m[1] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
-    out.push({ labels, value: Number(m[2]) });
-  }
-  return out;
-}
-
-function sum(samples: Sample[], where: (l: Labels) => boolean): number {
-  return samples.filter((s) => where(s.labels)).reduce((a, s) => a + s.value, 0);
-}
-
-/** A kubeconfig file that holds only a fresh token of the chart's ServiceAccount. */
-async function serviceAccountKubeconfig(namespace: string, sa: string): Promise<string> {
-  const token = (await c.kubectl(['create', 'token', sa, '-n', namespace, '--duration=1h'])).stdout.trim();
-  const admin = new KubeConfig();
-  admin.loadFromFile(c.kubeconfig);
-  const cluster = admin.getCurrentCluster()!;
-  const file = join(tmp, 'sa.kubeconfig');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'dev', cluster: { server: cluster.server, 'certificate-authority-data': cluster.caData } }],
-      users: [{ name: sa, user: { token } }],
-      contexts: [{ name: 'sa', context: { cluster: 'dev', user: sa, namespace } }],
-      'current-context': 'sa',
-    }),
-    { mode: 0o600 },
-  );
-  return file;
-}
 
 function httpGet(port: number, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

@@ -18,6 +18,7 @@ import { createLogger } from '../../src/log.ts';
 import { CHART_DIR, find, parseManifests, renderText } from '../unit/chart/helm.ts';
 import { certManagerCrds, serviceMonitorCrd } from '../unit/chart/crds.ts';
 import { permissionMatrix, type Expectation } from '../unit/chart/rbac.ts';
+import { serviceAccountKubeconfig } from './helpers/apiserver.ts';
 import { startCluster, toYaml, waitFor, type TestCluster } from './helpers/cluster.ts';
 import { freePort } from '../helpers/tls.ts';
 
@@ -127,7 +128,7 @@ describe('helm install into the dev cluster, RBAC, and self-signed mode with the
   });
 
   test('self-signed mode with only the ServiceAccount token fills the chart\'s CA Secret and patches caBundle', async () => {
-    const kubeconfig = await serviceAccountKubeconfig(ns, full);
+    const kubeconfig = await serviceAccountKubeconfig(c, tmp, ns, full);
     const kc = new KubeConfig();
     kc.loadFromFile(kubeconfig);
     const source = await openSelfSignedSource({
@@ -174,7 +175,7 @@ describe('helm install into the dev cluster, RBAC, and self-signed mode with the
       KUBE_LATCH_METRICS_PORT: String(metricsPort),
       KUBE_LATCH_SETTLE_UP: '1',
       KUBE_LATCH_BATCH_WINDOW: '0',
-      KUBE_LATCH_KUBECONFIG: await serviceAccountKubeconfig(ns, full),
+      KUBE_LATCH_KUBECONFIG: await serviceAccountKubeconfig(c, tmp, ns, full),
     });
 
     await c.apply([workload('web', apps, 2), workload('orphan', apps, 3), hpa('web', apps)]);
@@ -295,24 +296,6 @@ function describeRow(row: Expectation, got: boolean): string {
   return `${row.verb} ${row.group || 'core'}/${row.resource}${row.name ? '/' + row.name : ''} in ${row.namespace ?? 'all namespaces'}: apiserver says ${got ? 'yes' : 'no'}, expected ${row.allowed ? 'yes' : 'no'} (${row.why})`;
 }
 
-/** A kubeconfig that authenticates with a fresh token of the ServiceAccount, nothing else. */
-async function serviceAccountKubeconfig(namespace: string, sa: string): Promise<string> {
-  const token = (await c.kubectl(['create', 'token', sa, '-n', namespace, '--duration=1h'])).stdout.trim();
-  const admin = new KubeConfig();
-  admin.loadFromFile(c.kubeconfig);
-  const cluster = admin.getCurrentCluster()!;
-  const file = join(tmp, `${sa}.kubeconfig`);
-  const kc = {
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'dev', cluster: { server: cluster.server, 'certificate-authority-data': cluster.caData } }],
-    users: [{ name: sa, user: { token } }],
-    contexts: [{ name: 'sa', context: { cluster: 'dev', user: sa, namespace } }],
-    'current-context': 'sa',
-  };
-  writeFileSync(file, JSON.stringify(kc), { mode: 0o600 });
-  return file;
-}
 
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (x: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
