@@ -3,7 +3,7 @@
 // document's own indentation. Nothing is re-stringified, so comments, CRLF, anchors, flow style, key
 // order and the other documents keep every byte. Every edit is "set to L": applying it twice is a no-op.
 import { isAlias, isMap, isScalar, isSeq, parse, parseAllDocuments, visit, type Document, type Pair, type Scalar, type YAMLMap } from 'yaml';
-import { intValue } from './analyze.ts';
+import { plainDecimal } from './analyze.ts';
 import type { PathKey } from './types.ts';
 
 /** The edit cannot be made without touching more than it should; the file is left alone. */
@@ -71,12 +71,17 @@ export function getScalar(text: string, docIndex: number, path: readonly PathKey
 function replaceScalar(text: string, doc: Document, node: Scalar, value: ScalarValue, at: string): string {
   if (node.type === 'BLOCK_LITERAL' || node.type === 'BLOCK_FOLDED') throw new EditError(`${at} is a block scalar`);
   if (node.anchor && hasAliasTo(doc, node.anchor)) throw new EditError(`${at} carries anchor &${node.anchor}, which is used elsewhere`);
-  if (typeof value === 'number' ? intValue(node) === value : node.value === value) return text;
   const [start, end] = node.range!;
-  let src: string;
   if (typeof value === 'number') {
-    src = node.type === 'QUOTE_DOUBLE' ? `"${value}"` : node.type === 'QUOTE_SINGLE' ? `'${value}'` : String(value);
-  } else if (node.type === 'QUOTE_SINGLE' && !/[\n\r]/.test(value)) {
+    // A count is only ever written over a plain decimal integer: `020`, `0x14`, `1e2` or `"4"` would keep
+    // meaning something else to some parser (DESIGN §4), so the index never locates one.
+    const old = plainDecimal(node, text.slice(start, end));
+    if (old === null) throw new EditError(`${at} is ${text.slice(start, end)}, not a plain decimal integer`);
+    return old === value ? text : text.slice(0, start) + String(value) + text.slice(end);
+  }
+  if (node.value === value) return text;
+  let src: string;
+  if (node.type === 'QUOTE_SINGLE' && !/[\n\r]/.test(value)) {
     src = `'${value.replace(/'/g, "''")}'`;
   } else if (node.type === 'QUOTE_DOUBLE') {
     src = JSON.stringify(value);

@@ -162,7 +162,8 @@ export class RepoIndex {
     }
     const mark = marks[0];
     if (mark) {
-      if (!mark.site) return notLocated('unlocated', [`${mark.file}:${mark.line}`], mark.problem ?? 'unusable marker', 'marker');
+      // The marker says where the value belongs, but what stands there is not one writable count.
+      if (!mark.site) return notLocated('ambiguous', [`${mark.file}:${mark.line}`], `${mark.file}:${mark.line}: ${mark.problem ?? 'unusable marker'}`, 'marker');
       return { state: 'located', via: 'marker', file: mark.file, line: mark.site.line, docIndex: mark.site.docIndex, path: mark.site.path, value: mark.site.int!, needsInsert: false };
     }
 
@@ -219,7 +220,7 @@ export class RepoIndex {
     if (sites.length > 1) return notLocated('ambiguous', sites.map((s) => `${rel}:${s.line}`), `${rel} has no document for ${label(ref)} and ${sites.length} replicas lines`, 'source');
     const site = sites[0];
     if (!site) return notLocated('unlocated', [], `${rel} has no document for ${label(ref)} and no replicas line`, 'source');
-    if (site.int === null) return notLocated('unlocated', [`${rel}:${site.line}`], `the replicas value at ${rel}:${site.line} is not a non-negative integer`, 'source');
+    if (site.problem || site.int === null) return notLocated('ambiguous', [`${rel}:${site.line}`], `${rel}:${site.line}: the replicas value ${site.problem ?? 'is not a count'}`, 'source');
     return { state: 'located', via: 'source', file: rel, line: site.line, docIndex: site.docIndex, path: site.path, value: site.int, needsInsert: false };
   }
 
@@ -303,7 +304,10 @@ function docMatches(d: DocInfo, ref: WorkloadRef): boolean {
 }
 
 function fromDoc(file: string, doc: DocInfo, via: 'source' | 'discovery'): Location {
-  if (doc.replicasProblem) return notLocated('unlocated', [`${file}:${doc.replicas?.line ?? doc.insertLine}`], `${file}:${doc.insertLine}: ${doc.replicasProblem}`, via);
+  if (doc.replicasProblem) {
+    const at = `${file}:${doc.problemLine ?? doc.insertLine}`;
+    return notLocated('ambiguous', [at], `${at}: ${doc.replicasProblem}`, via);
+  }
   if (doc.replicas) {
     return { state: 'located', via, file, line: doc.replicas.line, docIndex: doc.index, path: doc.replicas.path, value: doc.replicas.int!, needsInsert: false };
   }
@@ -318,7 +322,7 @@ function pickDocument(docs: { file: string; doc: DocInfo }[], ref: WorkloadRef, 
 }
 
 function docCandidate(d: { file: string; doc: DocInfo }): string {
-  return `${d.file}:${d.doc.replicas?.line ?? d.doc.insertLine}`;
+  return `${d.file}:${d.doc.replicas?.line ?? d.doc.problemLine ?? d.doc.insertLine}`;
 }
 
 function notLocated(state: 'ambiguous' | 'unlocated', candidates: string[], reason: string, via?: NotLocated['via']): NotLocated {

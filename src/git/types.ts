@@ -34,7 +34,11 @@ export interface Located {
 }
 
 export interface NotLocated {
-  /** ambiguous: several places matched; unlocated: none did, or the one that did cannot be written */
+  /**
+   * ambiguous: several places matched, or the one place is not one plain count reached directly (a marker
+   * line without its own replicas key; an alias, anchor or merge key; `020`, `0x14`, `1e2`, a string);
+   * unlocated: nothing matched, or the file named cannot be read
+   */
   readonly state: 'ambiguous' | 'unlocated';
   readonly via?: Via;
   /** every matching place as `file:line`; empty when nothing matched */
@@ -57,7 +61,7 @@ export interface BrokenFile {
   readonly error: string;
 }
 
-/** A `# kube-latch:` comment that designates nothing usable (malformed, or no integer scalar on its line). */
+/** A `# kube-latch:` comment that designates nothing usable (malformed, or not one plain count on its line). */
 export interface MarkerProblem {
   readonly file: string;
   readonly line: number;

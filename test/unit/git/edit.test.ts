@@ -16,8 +16,6 @@ interface Case {
 
 const replace: Case[] = [
   { name: 'plain, trailing comment kept', input: 'spec:\n  replicas: 20 # hpa 10-40\n', value: 50, want: 'spec:\n  replicas: 50 # hpa 10-40\n' },
-  { name: 'double-quoted number keeps its quotes', input: 'spec:\n  replicas: "20"\n', value: 50, want: 'spec:\n  replicas: "50"\n' },
-  { name: 'single-quoted number keeps its quotes', input: "spec:\n  replicas: '20'\n", value: 5, want: "spec:\n  replicas: '5'\n" },
   { name: 'CRLF line endings', input: 'a: 1\r\nspec:\r\n  replicas: 2\r\n  x: y\r\n', value: 10, want: 'a: 1\r\nspec:\r\n  replicas: 10\r\n  x: y\r\n' },
   { name: 'flow map', input: 'spec: {replicas: 3, paused: false}\n', value: 200, want: 'spec: {replicas: 200, paused: false}\n' },
   { name: 'flow map with spaces and a comment', input: 'spec: { replicas: 3 } # flow\n', value: 1, want: 'spec: { replicas: 1 } # flow\n' },
@@ -164,6 +162,13 @@ describe('setScalar: refusals leave the text alone', () => {
     { name: 'spec is a string', input: 'spec: none\n', message: /not a map/ },
     { name: 'explicit null spec', input: 'spec: ~\n', message: /not a map/ },
     { name: 'insert through a sequence index', input: 'items: []\n', path: ['items', 0, 'x'], message: /does not exist/ },
+    // A count is written only over a plain decimal integer (DESIGN §4): the others read differently in Go's YAML 1.1.
+    { name: 'double-quoted number', input: 'spec:\n  replicas: "20"\n', message: /"20", not a plain decimal integer/ },
+    { name: 'single-quoted number', input: "spec:\n  replicas: '20'\n", message: /'20', not a plain decimal integer/ },
+    { name: 'leading zero (octal in YAML 1.1)', input: 'spec:\n  replicas: 020\n', message: /020, not a plain decimal integer/ },
+    { name: 'hexadecimal', input: 'spec:\n  replicas: 0x14\n', message: /0x14, not a plain decimal integer/ },
+    { name: 'exponent', input: 'spec:\n  replicas: 1e2\n', message: /1e2, not a plain decimal integer/ },
+    { name: 'a string tag', input: 'spec:\n  replicas: !!str 3\n', message: /not a plain decimal integer/ },
   ];
   for (const c of cases) {
     it(c.name, () => {
@@ -244,6 +249,10 @@ describe('property: an edit changes only the scalar bytes', () => {
           const docs = [...before, '%', ...after];
           const join = (mid: string) => docs.map((d) => (d === '%' ? prefix + mid + suffix : d)).join('---\n').replace(/\n/g, eol);
           const input = join(quote(oldV, q));
+          if (q !== 'plain') {
+            assert.throws(() => setReplicas(input, before.length, newV), /not a plain decimal integer/);
+            return;
+          }
           const out = setReplicas(input, before.length, newV);
           assert.equal(out, join(quote(newV, q)));
           assert.equal(setReplicas(out, before.length, newV), out);

@@ -23,7 +23,11 @@ const table: { name: string; ref: [string, string, string, string?]; want: Want 
     ref: ['prod', 'Deployment', 'api'],
     want: { state: 'located', via: 'discovery', file: 'apps/api/all.yaml', line: 25, value: 1, needsInsert: true, docIndex: 2 },
   },
-  { name: 'kind tells a StatefulSet from a Deployment; quoted number', ref: ['prod', 'StatefulSet', 'api'], want: { state: 'located', via: 'discovery', file: 'apps/api/all.yaml', line: 39, value: 3, docIndex: 3 } },
+  {
+    name: 'kind tells a StatefulSet from a Deployment; a quoted number is not a count',
+    ref: ['prod', 'StatefulSet', 'api'],
+    want: { state: 'ambiguous', via: 'discovery', candidates: ['apps/api/all.yaml:39'], reason: /"3", not a plain decimal integer/ },
+  },
   {
     name: 'marker wins over an ambiguous discovery (kustomize overlay)',
     ref: ['prod', 'Deployment', 'worker'],
@@ -56,7 +60,7 @@ const table: { name: string; ref: [string, string, string, string?]; want: Want 
   {
     name: 'a marker on a line without a scalar value',
     ref: ['prod', 'Deployment', 'search'],
-    want: { state: 'unlocated', via: 'marker', candidates: ['helm/values-prod.yaml:9'], reason: /not on a line/ },
+    want: { state: 'ambiguous', via: 'marker', candidates: ['helm/values-prod.yaml:9'], reason: /no replicas key of its own/ },
   },
   { name: 'namespace rule: the document in namespace a', ref: ['a', 'Deployment', 'cache'], want: { state: 'located', via: 'discovery', file: 'ns/cache.yml', line: 7, value: 2, docIndex: 0 } },
   { name: 'namespace rule: the document in namespace b (CRLF file)', ref: ['b', 'Deployment', 'cache'], want: { state: 'located', via: 'discovery', file: 'ns/cache.yml', line: 15, value: 8, docIndex: 1 } },
@@ -167,6 +171,62 @@ describe('RepoIndex.locate over the fixture repo', () => {
   });
   it('refuses scan roots outside the tree', async () => {
     await assert.rejects(RepoIndex.build(FIXTURE, ['../x']), /must be relative/);
+  });
+});
+
+// DESIGN §4: a location whose value is not one plain count, reached directly, is ambiguous (nothing is
+// written) and names file:line. Over the real files of test/fixtures/git/ambiguous.
+const AMBIGUOUS = join(import.meta.dirname, '../../fixtures/git/ambiguous');
+const ambiguous: { name: string; ref: [string, string, string, string?]; want: Want }[] = [
+  {
+    name: 'marker on a flow-style line with no replicas key',
+    ref: ['prod', 'Deployment', 'flow'],
+    want: { state: 'ambiguous', via: 'marker', candidates: ['helm/values.yaml:8'], reason: /^helm\/values\.yaml:8: .*no replicas key of its own \(only "cpu", "memory"\)/ },
+  },
+  {
+    name: 'marker on a value inside an anchored map',
+    ref: ['prod', 'Deployment', 'anchored'],
+    want: { state: 'ambiguous', via: 'marker', candidates: ['helm/values.yaml:3'], reason: /inside a map that carries an anchor \(&common, line 2\)/ },
+  },
+  {
+    name: 'marker on a value in a map that uses a merge key',
+    ref: ['prod', 'Deployment', 'canary'],
+    want: { state: 'ambiguous', via: 'marker', candidates: ['helm/values.yaml:7'], reason: /merge key \(<<, line 6\)/ },
+  },
+  { name: 'spec.replicas is an alias', ref: ['prod', 'Deployment', 'aliased'], want: { state: 'ambiguous', via: 'discovery', candidates: ['apps/alias.yaml:8'], reason: /alias \(\*count\)/ } },
+  {
+    name: 'spec takes replicas from a merge key (not a declared 1)',
+    ref: ['prod', 'Deployment', 'merged'],
+    want: { state: 'ambiguous', via: 'discovery', candidates: ['apps/merge.yaml:9'], reason: /^apps\/merge\.yaml:9: spec\.replicas may come from the merge key \(<<\) at line 9/ },
+  },
+  { name: '020: octal in YAML 1.1, decimal in 1.2', ref: ['prod', 'Deployment', 'octal'], want: { state: 'ambiguous', via: 'discovery', candidates: ['apps/numbers.yaml:9'], reason: /020, not a plain decimal integer/ } },
+  { name: '0x14: hexadecimal', ref: ['prod', 'Deployment', 'hex'], want: { state: 'ambiguous', via: 'discovery', candidates: ['apps/numbers.yaml:17'], reason: /0x14, not a plain decimal integer/ } },
+  { name: '1e2: a float', ref: ['prod', 'Deployment', 'exponent'], want: { state: 'ambiguous', via: 'discovery', candidates: ['apps/numbers.yaml:25'], reason: /1e2, not a plain decimal integer/ } },
+  { name: '"4": a string', ref: ['prod', 'Deployment', 'quoted'], want: { state: 'ambiguous', via: 'discovery', candidates: ['apps/numbers.yaml:33'], reason: /"4", not a plain decimal integer/ } },
+  { name: 'the control: a plain count is located', ref: ['prod', 'Deployment', 'control'], want: { state: 'located', via: 'discovery', file: 'apps/control.yaml', line: 7, value: 2 } },
+  {
+    name: 'the source rule names the values file: its single replicas line is located',
+    ref: ['prod', 'Deployment', 'one', 'values/shared.yaml'],
+    want: { state: 'located', via: 'source', file: 'values/shared.yaml', line: 3, value: 6, path: ['replicas'] },
+  },
+];
+
+describe('RepoIndex.locate: a value that is not one plain count is ambiguous', () => {
+  let index: RepoIndex;
+  before(async () => {
+    index = await RepoIndex.build(AMBIGUOUS);
+  });
+  for (const t of ambiguous) {
+    it(t.name, () => {
+      const [namespace, kind, name, source] = t.ref;
+      check(index.locate({ namespace, kind, name, ...(source !== undefined ? { source } : {}) }), t.want);
+    });
+  }
+  it('every such marker is also listed as a marker problem (a log line each)', () => {
+    assert.deepEqual(
+      index.markerProblems.map((p) => `${p.file}:${p.line}`),
+      ['helm/values.yaml:3', 'helm/values.yaml:7', 'helm/values.yaml:8'],
+    );
   });
 });
 
