@@ -6,7 +6,7 @@ import { join, sep } from 'node:path';
 import type { Band } from '../latch/index.ts';
 import { EditError, getScalar, setScalar, type ScalarValue } from './edit.ts';
 import type { RepoIndex } from './repo-index.ts';
-import { refKey, type PathKey, type WorkloadRef } from './types.ts';
+import { refKey, type Located, type PathKey, type WorkloadRef } from './types.ts';
 
 /** Set a workload's replicas in git to `value` (a latch). */
 export interface ReplicasChange {
@@ -96,9 +96,29 @@ export async function applyChanges(workTree: string, index: RepoIndex, changes: 
   };
 
   const unique = dedupe(changes);
+  // Two workloads whose locations reach the same scalar would overwrite each other: both are ambiguous.
+  const byScalar = new Map<string, Change[]>();
+  const located = new Map<Change, Located>();
   for (const change of unique) {
+    if (change.type !== 'replicas') continue;
+    const loc = index.locate(change.ref);
+    if (loc.state !== 'located') continue;
+    located.set(change, loc);
+    const k = `${loc.file}\0${loc.docIndex}\0${loc.path.join('\0')}`;
+    byScalar.set(k, [...(byScalar.get(k) ?? []), change]);
+  }
+  for (const same of byScalar.values()) {
+    if (same.length < 2) continue;
+    const loc = located.get(same[0]!)!;
+    const at = `${loc.file}:${loc.line}`;
+    for (const change of same) {
+      outcomes.set(change, { change, status: 'ambiguous', file: loc.file, line: loc.line, candidates: [at], reason: `${same.map((c) => refKey(c.ref)).join(' and ')} resolve to the same replicas value at ${at}` });
+    }
+  }
+  for (const change of unique) {
+    if (outcomes.has(change)) continue;
     if (change.type === 'replicas') {
-      const loc = index.locate(change.ref);
+      const loc = located.get(change) ?? index.locate(change.ref);
       if (loc.state !== 'located') {
         outcomes.set(change, { change, status: loc.state, candidates: loc.candidates, reason: loc.reason });
         continue;

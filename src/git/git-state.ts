@@ -1,7 +1,7 @@
 // The watcher's GitState (src/watcher/types.ts) over a GitRepo: lookup() from the index, refresh() as
 // a sync, write() as one commit (push mode) or one PR update (pr mode). Never rejects from write().
-import type { DueLatch, GitState, Lookup, WriteOptions, WriteResult } from '../watcher/types.ts';
-import type { ReplicasChange } from './changes.ts';
+import type { DueLatch, GitState, Lookup, RefusedLatch, WriteOptions, WriteResult } from '../watcher/types.ts';
+import type { ChangeOutcome, ReplicasChange } from './changes.ts';
 import { GitError } from './exec.ts';
 import { clusterBranch, proposeChanges, type PullRequests } from './pr/index.ts';
 import { ApiError } from './pr/http.ts';
@@ -29,23 +29,47 @@ export async function openGitState(o: GitStateOptions): Promise<RepoGitState> {
     },
     async write(latches: readonly DueLatch[], opts: WriteOptions): Promise<WriteResult> {
       const changes = latches.map(toChange);
-      const back = (c: readonly { change: unknown; status: string }[], status: string) =>
-        c.filter((x) => x.status === status).map((x) => latches[changes.indexOf(x.change as ReplicasChange)]!).filter(Boolean);
       try {
         if (o.mode === 'push') {
           const r = await repo.commitAndPush(changes, { mayPush: () => opts.mayPush() });
           if (r.status === 'not-leader') return { ok: false, notLeader: true };
-          return { ok: true, written: back(r.outcomes, 'written'), unchanged: back(r.outcomes, 'already'), ...(r.commit ? { revision: r.commit } : {}) };
+          return { ok: true, ...sortOutcomes(latches, changes, r.outcomes), ...(r.commit ? { revision: r.commit } : {}) };
         }
         const r = await proposeChanges(repo, o.pullRequests, changes, { branch: branch!, cluster: o.cluster, mayPush: () => opts.mayPush() });
         if (r.status === 'not-leader') return { ok: false, notLeader: true };
-        return { ok: true, written: back(r.outcomes, 'written'), unchanged: back(r.outcomes, 'already'), ...(r.pr ? { revision: r.pr.url } : {}) };
+        return { ok: true, ...sortOutcomes(latches, changes, r.outcomes), ...(r.pr ? { revision: r.pr.url } : {}) };
       } catch (err) {
         if (err instanceof GitError || err instanceof ApiError) return { ok: false, error: err.message };
         return { ok: false, error: `git write failed: ${(err as Error).message.split('\n')[0]}` };
       }
     },
   };
+}
+
+/**
+ * Every latch of the batch lands in exactly one list: written, unchanged, or refused with its reason, so
+ * the engine can tell the operator about each one (an Event, a log line, a metric). A latch with no
+ * outcome at all (the flow ended early) is refused as an error rather than dropped.
+ */
+function sortOutcomes(latches: readonly DueLatch[], changes: readonly ReplicasChange[], outcomes: readonly ChangeOutcome[]) {
+  const written: DueLatch[] = [];
+  const unchanged: DueLatch[] = [];
+  const refused: RefusedLatch[] = [];
+  latches.forEach((latch, i) => {
+    const x = outcomes.find((y) => y.change === changes[i]);
+    if (x?.status === 'written') written.push(latch);
+    else if (x?.status === 'already') unchanged.push(latch);
+    else {
+      const at = x?.file !== undefined ? `${x.file}${x.line !== undefined ? `:${x.line}` : ''}` : undefined;
+      refused.push({
+        latch,
+        outcome: x?.status ?? 'error',
+        reason: x?.reason ?? (x ? `not written${at ? ` at ${at}` : ''}` : 'the write made no decision for this latch'),
+        candidates: x?.candidates ?? (at ? [at] : []),
+      });
+    }
+  });
+  return { written, unchanged, refused };
 }
 
 function toChange(l: DueLatch): ReplicasChange {

@@ -8,6 +8,7 @@
 // already holds or what a human changed meanwhile, then one GitState.write, guarded by leadership.
 import { ANNOTATIONS, band, formatBand, resolvePolicy, type Policy, type PolicyDefaults } from '../latch/index.ts';
 import { createLogger, type Logger } from '../log.ts';
+import { PlaceClaims } from './claims.ts';
 import { systemClock, type Clock, type TimerHandle } from './clock.ts';
 import type { WatcherMetrics } from './metrics.ts';
 import { observe, type SettleConfig, type SettleState, type Verdict } from './settle.ts';
@@ -21,6 +22,7 @@ import {
   type Leadership,
   type Located,
   type Lookup,
+  type RefusedLatch,
   type WorkloadObservation,
   type WorkloadRef,
   type WriteResult,
@@ -63,6 +65,8 @@ interface Tracked {
   timerAt: number | undefined;
   problem: Problem | undefined;
   problemMessage: string | undefined;
+  /** labels of this workload's kube_latch_watcher_unlocated_workload_info series, while it has one */
+  problemSeries?: { workload: string; reason: string; candidates: string } | undefined;
 }
 
 /** What the engine currently thinks of one workload (for diagnostics and tests). */
@@ -92,6 +96,9 @@ export class Engine {
   private readonly pending = new Map<string, DueLatch>();
   private readonly inflight = new Map<string, DueLatch>();
   private readonly problemCounts: Record<Problem, number> = { invalid: 0, none: 0, ambiguous: 0 };
+  /** which workloads resolve to which file:line: two on one place are both ambiguous */
+  private readonly claims = new PlaceClaims();
+  private readonly toReevaluate = new Set<string>();
 
   /** the last value this engine wrote per workload: git showing it is our edit, not a human's */
   private readonly written = new Map<string, number>();
@@ -184,6 +191,7 @@ export class Engine {
     this.setProblem(t, undefined, undefined);
     this.tracked.delete(key);
     this.written.delete(key);
+    this.reevaluate(this.claims.claim(key, undefined));
   }
 
   upsertHpa(h: HpaObservation): void {
@@ -250,7 +258,7 @@ export class Engine {
     const loc = this.lookup(obs);
     if (!loc.found) {
       this.forget(key, t);
-      this.setProblem(t, loc.reason, unlocatedMessage(obs.ref, loc));
+      this.setProblem(t, loc.reason, unlocatedMessage(obs.ref, loc), loc.candidates);
       return;
     }
     this.setProblem(t, undefined, undefined);
@@ -329,9 +337,30 @@ export class Engine {
     return undefined;
   }
 
+  /** git's location for the workload, ambiguous when another tracked workload resolves to the same place */
   private lookup(obs: WorkloadObservation): Lookup {
     const source = obs.annotations[ANNOTATIONS.source];
-    return this.git.lookup(source ? { ...obs.ref, source } : obs.ref);
+    const loc = this.git.lookup(source ? { ...obs.ref, source } : obs.ref);
+    const key = refKey(obs.ref);
+    const place = loc.found && loc.line !== undefined ? `${loc.file}:${loc.line}` : undefined;
+    this.reevaluate(this.claims.claim(key, place));
+    const others = this.claims.sharers(key);
+    if (!place || others.length === 0) return loc;
+    return { found: false, reason: 'ambiguous', candidates: [place], detail: `${place} is also the replicas line of ${others.join(', ')}` };
+  }
+
+  /** Re-evaluates workloads whose location problem another one changed, after the current evaluation. */
+  private reevaluate(keys: readonly string[]): void {
+    if (keys.length === 0) return;
+    const first = this.toReevaluate.size === 0;
+    for (const k of keys) this.toReevaluate.add(k);
+    if (first) {
+      queueMicrotask(() => {
+        const all = [...this.toReevaluate];
+        this.toReevaluate.clear();
+        for (const k of all) this.evaluate(k);
+      });
+    }
   }
 
   /** Drops all per-workload latch state: a workload we cannot latch restarts settle when it can again. */
@@ -362,12 +391,15 @@ export class Engine {
 
   // ---- problems: Events, logs, metrics ----
 
-  private setProblem(t: Tracked, problem: Problem | undefined, message: string | undefined): void {
+  private setProblem(t: Tracked, problem: Problem | undefined, message: string | undefined, candidates: readonly string[] = []): void {
     if (t.problem !== problem || t.problemMessage !== message) {
+      if (t.problemSeries) this.metrics.unlocatedInfo.remove(t.problemSeries);
+      t.problemSeries = problem === 'none' || problem === 'ambiguous' ? { workload: refKey(t.obs.ref), reason: problem, candidates: listed(candidates) } : undefined;
+      if (t.problemSeries) this.metrics.unlocatedInfo.set(t.problemSeries, 1);
       if (t.problem) this.problemCounts[t.problem]--;
       if (problem) this.problemCounts[problem]++;
       const key = refKey(t.obs.ref);
-      if (problem) this.log.warn({ workload: key, problem }, message);
+      if (problem) this.log.warn({ workload: key, problem, ...(candidates.length ? { candidates } : {}) }, message);
       else if (t.problem) this.log.info({ workload: key }, 'workload can be latched again');
       t.problem = problem;
       t.problemMessage = message;
@@ -472,6 +504,7 @@ export class Engine {
       this.retryAt = undefined;
       this.inflight.clear();
       for (const l of [...result.written, ...result.unchanged]) this.written.set(refKey(l.ref), l.to);
+      for (const r of result.refused ?? []) this.refused(r);
       for (const l of result.written) {
         this.metrics.latches.inc({ direction: l.direction });
         const t = this.tracked.get(refKey(l.ref));
@@ -495,6 +528,23 @@ export class Engine {
     }
     this.updatePendingGauge();
     for (const b of batch) this.evaluate(refKey(b.ref));
+  }
+
+  /** A latch the write did not make: a metric, a log line, and an Event unless git merely moved under it. */
+  private refused(r: RefusedLatch): void {
+    const key = refKey(r.latch.ref);
+    this.metrics.latchesNotWritten.inc({ outcome: r.outcome });
+    const fields = { workload: key, outcome: r.outcome, from: r.latch.from, to: r.latch.to, candidates: r.candidates };
+    if (r.outcome === 'stale') return this.log.info(fields, `latch not written: ${r.reason}`);
+    this.log.warn(fields, `latch not written: ${r.reason}`);
+    const t = this.tracked.get(key);
+    if (!t) return;
+    const message =
+      r.outcome === 'error'
+        ? `kube-latch: git replicas ${r.latch.from} → ${r.latch.to} not written: ${r.reason}`
+        : unlocatedMessage(r.latch.ref, { found: false, reason: r.outcome === 'ambiguous' ? 'ambiguous' : 'none', candidates: r.candidates, detail: r.reason });
+    const reason = r.outcome === 'error' ? 'LatchNotWritten' : r.outcome === 'ambiguous' ? 'LatchTargetAmbiguous' : 'LatchTargetNotFound';
+    this.events.record(eventTarget(t.obs), { type: 'Warning', reason, message });
   }
 
   /** Puts in-flight latches back, unless a newer one for the same workload fell due meanwhile. */
@@ -579,7 +629,18 @@ export function unlocatedMessage(ref: WorkloadRef, loc: Extract<Lookup, { found:
   if (loc.reason === 'none') {
     return `kube-latch: no replicas line for ${name} in git: no marker, source annotation or manifest matched${detail}; nothing written`;
   }
-  const shown = loc.candidates.slice(0, MAX_CANDIDATES_IN_MESSAGE).join(', ');
-  const more = loc.candidates.length > MAX_CANDIDATES_IN_MESSAGE ? ` and ${loc.candidates.length - MAX_CANDIDATES_IN_MESSAGE} more` : '';
-  return `kube-latch: ${loc.candidates.length} places in git declare ${name}: ${shown}${more}${detail}; nothing written`;
+  if (loc.candidates.length <= 1) {
+    // One place that cannot be written as it stands (DESIGN §4): the detail says why, naming file:line.
+    const at = loc.candidates[0];
+    const why = loc.detail ?? 'not one plain replicas value';
+    return `kube-latch: the replicas location of ${name} in git is ambiguous: ${at && !why.includes(at) ? `${at}: ` : ''}${why}; nothing written`;
+  }
+  return `kube-latch: ${loc.candidates.length} places in git declare ${name}: ${listed(loc.candidates)}${detail}; nothing written`;
+}
+
+/** At most 8 places, then "and N more": for the Event message and the metric label alike. */
+function listed(candidates: readonly string[]): string {
+  const shown = candidates.slice(0, MAX_CANDIDATES_IN_MESSAGE).join(', ');
+  const more = candidates.length > MAX_CANDIDATES_IN_MESSAGE ? ` and ${candidates.length - MAX_CANDIDATES_IN_MESSAGE} more` : '';
+  return shown + more;
 }

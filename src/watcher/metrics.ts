@@ -13,6 +13,10 @@ export class WatcherMetrics {
   readonly lastPush: Gauge;
   /** opted-in workloads with no single replicas line in git, by reason (none, ambiguous) */
   readonly unlocated: Gauge<'reason'>;
+  /** 1 per workload with no single replicas line, naming the places in git that matched (file:line) */
+  readonly unlocatedInfo: Gauge<'workload' | 'reason' | 'candidates'>;
+  /** due latches that a write did not make, by outcome (stale, ambiguous, unlocated, error) */
+  readonly latchesNotWritten: Counter<'outcome'>;
   /** opted-in workloads whose policy annotations are invalid */
   readonly invalidPolicy: Gauge;
   /** 1 while this replica holds the lease */
@@ -55,6 +59,18 @@ export class WatcherMetrics {
       labelNames: ['reason'],
       registers,
     });
+    this.unlocatedInfo = new Gauge({
+      name: 'kube_latch_watcher_unlocated_workload_info',
+      help: 'One series per opted-in workload with no single replicas line in git: its reason (none, ambiguous) and the file:line places that matched.',
+      labelNames: ['workload', 'reason', 'candidates'],
+      registers,
+    });
+    this.latchesNotWritten = new Counter({
+      name: 'kube_latch_watcher_latches_not_written_total',
+      help: 'Due latches that a write did not make, by outcome (stale: git changed under it; ambiguous; unlocated; error: the edit was refused).',
+      labelNames: ['outcome'],
+      registers,
+    });
     this.invalidPolicy = new Gauge({
       name: 'kube_latch_watcher_invalid_policy_workloads',
       help: 'Opted-in workloads whose kube-latch.io annotations are invalid; they are skipped.',
@@ -87,6 +103,7 @@ export class WatcherMetrics {
     this.leader.set(0);
     this.invalidPolicy.set(0);
     for (const direction of ['up', 'down']) this.latches.inc({ direction }, 0);
+    for (const outcome of ['stale', 'ambiguous', 'unlocated', 'error']) this.latchesNotWritten.inc({ outcome }, 0);
     this.pushFailures.inc(0);
   }
 

@@ -86,6 +86,17 @@ export interface WriteOptions {
   mayPush(): boolean;
 }
 
+/** A due latch that a write did not make, and why. */
+export interface RefusedLatch {
+  readonly latch: DueLatch;
+  /** stale: git holds another value than the latch's `from`; ambiguous/unlocated: the location changed; error: the edit was refused */
+  readonly outcome: 'stale' | 'ambiguous' | 'unlocated' | 'error';
+  /** one line naming file:line where known */
+  readonly reason: string;
+  /** the places that matched (`file:line`), for ambiguous and unlocated */
+  readonly candidates: readonly string[];
+}
+
 export type WriteResult =
   | {
       readonly ok: true;
@@ -93,6 +104,8 @@ export type WriteResult =
       readonly written: readonly DueLatch[];
       /** latches whose value the remote already held: no edit, no commit */
       readonly unchanged: readonly DueLatch[];
+      /** every other latch of the batch: not written, with the reason */
+      readonly refused?: readonly RefusedLatch[];
       /** commit id, or PR URL in pr mode; absent when nothing was committed */
       readonly revision?: string;
     }

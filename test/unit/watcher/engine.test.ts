@@ -426,3 +426,87 @@ test('engine: replaying a trace writes the same latch points as simulate() (batc
   assert.deepEqual(got, want);
   await r.engine.stop();
 });
+
+test('engine: two workloads on one replicas line are both ambiguous, named with file:line; neither is written', async () => {
+  const r = await rig();
+  const other = deployment('web', 100, {}, 'staging');
+  for (const w of [web, other]) {
+    r.git.set(w.ref, 20);
+    r.git.places.set(`${w.ref.namespace}/Deployment/web`, { file: 'base/web.yaml', line: 7 });
+  }
+  r.engine.upsertWorkload(deployment('web', 100));
+  r.engine.upsertWorkload(other);
+  await r.clock.advance(600 * S);
+  assert.equal(r.git.pushAttempts, 0);
+  for (const [w, sharer] of [['prod', 'staging'], ['staging', 'prod']] as const) {
+    const ev = r.events.events.find((e) => e.reason === 'LatchTargetAmbiguous' && e.target.namespace === w);
+    assert.ok(ev, `an Event on ${w}/web`);
+    assert.equal(ev.type, 'Warning');
+    assert.equal(ev.message, `kube-latch: the replicas location of ${w}/Deployment/web in git is ambiguous: base/web.yaml:7 is also the replicas line of ${sharer}/Deployment/web; nothing written`);
+  }
+  assert.equal(await metric(r.metrics, 'kube_latch_watcher_unlocated_workloads', { reason: 'ambiguous' }), 2);
+  assert.equal(await metric(r.metrics, 'kube_latch_watcher_unlocated_workload_info', { workload: 'prod/Deployment/web', reason: 'ambiguous', candidates: 'base/web.yaml:7' }), 1);
+  // a marker gives staging its own line: both are writable again, and prod latches
+  r.git.places.set('staging/Deployment/web', { file: 'overlays/staging/web.yaml', line: 4 });
+  await r.clock.advance(60 * S); // refresh
+  assert.equal(await metric(r.metrics, 'kube_latch_watcher_unlocated_workloads', { reason: 'ambiguous' }), 0);
+  assert.equal(await metric(r.metrics, 'kube_latch_watcher_unlocated_workload_info', { workload: 'prod/Deployment/web' }), undefined, 'the series goes with the problem');
+  await r.clock.advance(70 * S);
+  assert.deepEqual(r.git.writes.flat().map((l) => `${l.ref.namespace}:${l.to}`).sort(), ['prod:100', 'staging:100']);
+  await r.engine.stop();
+});
+
+test('engine: a deleted workload frees the replicas line it shared', async () => {
+  const r = await rig();
+  const other = deployment('web', 100, {}, 'staging');
+  for (const w of [web, other]) {
+    r.git.set(w.ref, 20);
+    r.git.places.set(`${w.ref.namespace}/Deployment/web`, { file: 'base/web.yaml', line: 7 });
+  }
+  r.engine.upsertWorkload(deployment('web', 100));
+  r.engine.upsertWorkload(other);
+  await r.clock.advance(1 * S);
+  assert.equal(await metric(r.metrics, 'kube_latch_watcher_unlocated_workloads', { reason: 'ambiguous' }), 2);
+  r.engine.removeWorkload(other.ref);
+  await r.clock.advance(70 * S);
+  assert.equal(await metric(r.metrics, 'kube_latch_watcher_unlocated_workloads', { reason: 'ambiguous' }), 0);
+  assert.deepEqual(r.git.writes.flat().map((l) => `${l.ref.namespace}:${l.to}`), ['prod:100']);
+  await r.engine.stop();
+});
+
+test('engine: the info metric names every candidate of an ambiguous location', async () => {
+  const r = await rig();
+  r.git.ambiguous.set('prod/Deployment/web', ['apps/web.yaml:12', 'legacy/web.yaml:3']);
+  r.engine.upsertWorkload(deployment('web', 100));
+  await r.clock.advance(1 * S);
+  assert.equal(await metric(r.metrics, 'kube_latch_watcher_unlocated_workload_info', { workload: 'prod/Deployment/web', reason: 'ambiguous', candidates: 'apps/web.yaml:12, legacy/web.yaml:3' }), 1);
+  await r.engine.stop();
+});
+
+const refusals = [
+  { outcome: 'ambiguous', reason: 'prod/Deployment/web and prod/Deployment/api resolve to the same replicas value at apps/web.yaml:4', candidates: ['apps/web.yaml:4'], event: 'LatchTargetAmbiguous', message: /ambiguous: prod\/Deployment\/web and prod\/Deployment\/api resolve to the same replicas value at apps\/web\.yaml:4; nothing written/ },
+  { outcome: 'unlocated', reason: 'no document under apps declares prod/Deployment/web', candidates: [], event: 'LatchTargetNotFound', message: /no replicas line for prod\/Deployment\/web/ },
+  { outcome: 'error', reason: 'apps/web.yaml: spec.replicas is a block scalar', candidates: ['apps/web.yaml:4'], event: 'LatchNotWritten', message: /^kube-latch: git replicas 20 → 100 not written: apps\/web\.yaml: spec\.replicas is a block scalar$/ },
+  { outcome: 'stale', reason: 'git holds 30 at apps/web.yaml:4, the latch was computed from 20', candidates: ['apps/web.yaml:4'], event: undefined, message: undefined },
+] as const;
+for (const c of refusals) {
+  test(`engine: a latch the write refuses (${c.outcome}) is counted${c.event ? ` and reported as ${c.event}` : ''}, never dropped silently`, async () => {
+    const r = await rig();
+    r.git.set(web.ref, 20);
+    r.git.refuse.set('prod/Deployment/web', { outcome: c.outcome, reason: c.reason, candidates: c.candidates });
+    r.engine.upsertWorkload(deployment('web', 100));
+    await r.clock.advance(70 * S);
+    assert.equal(r.git.pushAttempts, 1);
+    assert.equal(r.git.writes.length, 0);
+    assert.equal(await metric(r.metrics, 'kube_latch_watcher_latches_not_written_total', { outcome: c.outcome }), 1);
+    const ev = r.events.events.filter((e) => e.reason !== 'LatchWritten');
+    if (c.event) {
+      assert.equal(ev[0]?.reason, c.event);
+      assert.equal(ev[0]?.type, 'Warning');
+      assert.match(ev[0]!.message, c.message!);
+    } else {
+      assert.deepEqual(ev, [], 'git moving under a latch is routine: a log line and the metric');
+    }
+    await r.engine.stop();
+  });
+}

@@ -7,6 +7,7 @@ import type {
   GitState,
   Leadership,
   Lookup,
+  RefusedLatch,
   WorkloadObservation,
   WorkloadRef,
   WriteOptions,
@@ -20,6 +21,10 @@ export const silent = pino({ level: 'silent' });
 export class FakeGit implements GitState {
   readonly declared = new Map<string, number | null>();
   readonly ambiguous = new Map<string, string[]>();
+  /** workload key → the file:line its lookup returns (default `ns/name.yaml:7`) */
+  readonly places = new Map<string, { file: string; line: number }>();
+  /** workload key → the refusal write() reports for its latch instead of writing it */
+  readonly refuse = new Map<string, Omit<RefusedLatch, 'latch'>>();
   readonly writes: DueLatch[][] = [];
   /** while true, refresh and write fail as if the remote were unreachable */
   down = false;
@@ -47,7 +52,8 @@ export class FakeGit implements GitState {
     const amb = this.ambiguous.get(key);
     if (amb) return { found: false, reason: 'ambiguous', candidates: amb };
     if (!this.declared.has(key)) return { found: false, reason: 'none', candidates: [] };
-    return { found: true, declared: this.declared.get(key)!, file: `${w.namespace}/${w.name}.yaml`, line: 7, via: 'discovery' };
+    const place = this.places.get(key) ?? { file: `${w.namespace}/${w.name}.yaml`, line: 7 };
+    return { found: true, declared: this.declared.get(key)!, ...place, via: 'discovery' };
   }
 
   async write(latches: readonly DueLatch[], opts: WriteOptions): Promise<WriteResult> {
@@ -57,16 +63,19 @@ export class FakeGit implements GitState {
     if (this.down) return { ok: false, error: 'push failed: connect ECONNREFUSED 127.0.0.1:1' };
     const written: DueLatch[] = [];
     const unchanged: DueLatch[] = [];
+    const refused: RefusedLatch[] = [];
     for (const l of latches) {
-      if (this.get(l.ref) === l.to) unchanged.push(l);
+      const no = this.refuse.get(refKey(l.ref));
+      if (no) refused.push({ latch: l, ...no });
+      else if (this.get(l.ref) === l.to) unchanged.push(l);
       else {
         this.set(l.ref, l.to);
         written.push(l);
       }
     }
-    if (written.length === 0) return { ok: true, written, unchanged };
+    if (written.length === 0) return { ok: true, written, unchanged, refused };
     this.writes.push(written);
-    return { ok: true, written, unchanged, revision: `c${++this.seq}` };
+    return { ok: true, written, unchanged, refused, revision: `c${++this.seq}` };
   }
 }
 
