@@ -12,7 +12,7 @@ import { log, makeRemote, otherWriterCommit, showFile, tmpDir } from './helpers/
 
 const WEB = 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: prod\nspec:\n  replicas: 20 # hpa 10-40\n  selector: {matchLabels: {app: web}}\n';
 const API = 'apiVersion: apps/v1\r\nkind: Deployment\r\nmetadata:\r\n  name: api\r\nspec:\r\n  selector: {}\r\n';
-const VALUES = 'frontend:\n  replicaCount: "4" # kube-latch: prod/Deployment/frontend\n';
+const VALUES = 'frontend:\n  replicaCount: 4 # kube-latch: prod/Deployment/frontend\n';
 
 const web = (value: number, declared = 20): ReplicasChange => ({ type: 'replicas', ref: { namespace: 'prod', kind: 'Deployment', name: 'web' }, value, live: value - 3, band: { lo: 10, hi: 40 }, declared });
 const api = (value: number): ReplicasChange => ({ type: 'replicas', ref: { namespace: 'prod', kind: 'Deployment', name: 'api' }, value, live: value, band: { lo: 1, hi: 2 }, declared: 1 });
@@ -58,7 +58,7 @@ describe('push mode on a local bare repo', () => {
     ]);
     assert.equal(await showFile(bare, 'main', 'apps/web.yaml'), WEB.replace('replicas: 20', 'replicas: 50'));
     assert.equal(await showFile(bare, 'main', 'apps/api.yaml'), API.replace('spec:\r\n', 'spec:\r\n  replicas: 5\r\n'));
-    assert.equal(await showFile(bare, 'main', 'helm/values.yaml'), VALUES.replace('"4"', '"10"'));
+    assert.equal(await showFile(bare, 'main', 'helm/values.yaml'), VALUES.replace('replicaCount: 4', 'replicaCount: 10'));
   });
 
   it('a single latch gets the one-workload title', async () => {
