@@ -9,7 +9,7 @@ export interface SimulateOptions {
   policy: Policy;
   /** seconds a rise must persist out of band before it latches (watcher default 60) */
   settleUp: number;
-  /** seconds a fall must persist, and the peak window of a downward latch (watcher default 3600) */
+  /** seconds a fall must persist, and the peak window of a downward latch (watcher default 86400) */
   settleDown: number;
   /** git's starting value; default latch(v at the first row) */
   initial?: number;
@@ -28,12 +28,17 @@ export interface SimulateResult {
   maxUnder: number;
   maxOver: number;
   underSeconds: number;
+  /**
+   * Σ (t(next) − t)·d / Σ (t(next) − t)·v over the rows that underSeconds sums, d after the row: how much
+   * capacity a rebuild from git brings up on average, relative to live. Absent when Σ v·time is 0.
+   */
+  overProvision?: number;
   final: number;
   latches: Latch[];
 }
 
 export const DEFAULT_SETTLE_UP = 60;
-export const DEFAULT_SETTLE_DOWN = 3600;
+export const DEFAULT_SETTLE_DOWN = 86400;
 
 export function simulate(rows: readonly TraceRow[], o: SimulateOptions): SimulateResult {
   const p = o.policy;
@@ -46,6 +51,8 @@ export function simulate(rows: readonly TraceRow[], o: SimulateOptions): Simulat
   let maxUnder = 0;
   let maxOver = 0;
   let underSeconds = 0;
+  let declaredTime = 0;
+  let liveTime = 0;
   const latches: Latch[] = [];
 
   for (let i = 0; i < rows.length; i++) {
@@ -64,7 +71,12 @@ export function simulate(rows: readonly TraceRow[], o: SimulateOptions): Simulat
     if (d >= 1) maxUnder = Math.max(maxUnder, v / d);
     if (v >= 1) maxOver = Math.max(maxOver, d / v);
     const next = rows[i + 1];
-    if (next && v > band(d, p.tolerance).hi) underSeconds += next.t - t;
+    if (next) {
+      const held = next.t - t;
+      if (v > band(d, p.tolerance).hi) underSeconds += held;
+      declaredTime += held * d;
+      liveTime += held * v;
+    }
   }
   return {
     rows: rows.length,
@@ -73,6 +85,7 @@ export function simulate(rows: readonly TraceRow[], o: SimulateOptions): Simulat
     maxUnder: round3(maxUnder),
     maxOver: round3(maxOver),
     underSeconds,
+    ...(liveTime > 0 ? { overProvision: round3(declaredTime / liveTime) } : {}),
     final: d,
     latches,
   };

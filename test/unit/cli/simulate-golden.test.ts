@@ -1,6 +1,7 @@
 // simulate's output on a real trace with explicit flags is locked byte for byte: a change to the settle
 // rule or to the report that moves any figure shows up here. The files were recorded from the code before
-// the settle rule moved to src/latch/settle.ts (issue 16), so they also prove the move changed nothing.
+// the settle rule moved to src/latch/settle.ts (issue 16), so they also proved the move changed nothing;
+// the one change since is the added overProvision (a JSON field, a text line and a table column).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
