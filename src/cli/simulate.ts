@@ -158,6 +158,7 @@ export function renderText(r: SimulateResult, policy: string, up: number, down: 
     `under band    ${r.underSeconds}s (${s.underPct}% of the time a rebuild from git comes back below the band)`,
     `max under     ${r.maxUnder} (live / git)`,
     `max over      ${r.maxOver} (git / live)`,
+    `overProvision ${s.overProvision} (Σ git·time / Σ live·time: what a rebuild from git brings up, on average, per live replica)`,
     `final         ${r.final}`,
     '',
   ].join('\n');

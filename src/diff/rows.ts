@@ -7,9 +7,8 @@
 // - the location is the repo index's locate() from src/git (marker → source annotation → discovery);
 // - whether a latch is due, and to what, is the watcher's settle rule (src/watcher/settle.ts) asked with
 //   zero settle times: "if live stayed where it is, what would the watcher write?".
-import { ANNOTATIONS, formatBand, formatRatio, inBand, nearest, policyBand, resolvePolicy, type Band, type Policy, type PolicyDefaults } from '../latch/index.ts';
+import { ANNOTATIONS, formatBand, formatRatio, inBand, nearest, observe, policyBand, resolvePolicy, type Band, type Policy, type PolicyDefaults } from '../latch/index.ts';
 import type { BrokenFile, Location, MarkerProblem, Via, WorkloadRef as GitRef } from '../git/types.ts';
-import { observe } from '../watcher/settle.ts';
 import type { HpaObservation, WorkloadObservation } from '../watcher/types.ts';
 
 /**
@@ -153,7 +152,7 @@ function rowFor(w: WorkloadObservation, input: DiffInput, hpas: Map<string, HpaO
     return { ...withPolicy, state: 'in-band', band: b, detail: recordedNote(base.recorded, d) };
   }
   // The watcher's own rule, with zero settle times: a latch due now, or one that cannot move git.
-  const { verdict } = observe(undefined, { now: 0, v: w.replicas, declared: d }, policy, { settleUpMs: 0, settleDownMs: 0 });
+  const { verdict } = observe(undefined, { now: 0, v: w.replicas, declared: d }, policy, { settleUp: 0, settleDown: 0 });
   if (verdict.kind === 'due') {
     const detail =
       verdict.direction === 'up'

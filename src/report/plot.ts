@@ -79,16 +79,16 @@ export function renderPlot(input: PlotInput): string {
   out.push(`<desc>${esc(`kube-latch simulate replay: live replicas, the declared (git) value, its band and each commit. y scale: ${y.kind}.`)}</desc>`);
   out.push(`<rect${attrs({ width: WIDTH, height, fill: '#ffffff' })}/>`);
 
-  const scaleNote = y.kind === 'log' ? `log y scale (max/min of positive values > ${LOG_RATIO})` : 'linear y scale';
+  const scaleNote = y.kind === 'log' ? `log y scale (max/min > ${LOG_RATIO})` : 'linear y scale';
   const about = `${rows.length} rows over ${fmtSpan(span)}, ${first.result.changes} replica changes; settle-up ${input.settleUp}s, settle-down ${input.settleDown}s; ${scaleNote}`;
   out.push(text(LEFT, 24, titleText, { 'font-size': 15, 'font-weight': 'bold', class: 'title' }));
-  out.push(text(LEFT, 44, multiple ? about : `${about}; ${sum.fewer} fewer commits than one per change, maxOver ${first.result.maxOver}`, { class: 'subtitle' }));
+  out.push(text(LEFT, 44, multiple ? about : `${about}; ${sum.fewer} fewer commits than one per change, maxOver ${first.result.maxOver}, overProvision ${sum.overProvision}`, { class: 'subtitle' }));
 
   let top = HEADER;
   panels.forEach((p, i) => {
     if (multiple) {
       const s = summarize(p.result, span);
-      out.push(text(LEFT, top + 15, `${p.label}: ${numbers(p.result, s)}, ${s.fewer} fewer, maxOver ${p.result.maxOver}`, { 'font-weight': 'bold', class: 'panel-title' }));
+      out.push(text(LEFT, top + 15, `${p.label}: ${numbers(p.result, s)}, ${s.fewer} fewer, maxOver ${p.result.maxOver}, overProvision ${s.overProvision}`, { 'font-weight': 'bold', class: 'panel-title' }));
       top += panelTitle;
     }
     // A small inset keeps values at the ends of the domain (1 on a log scale, say) off the frame line.

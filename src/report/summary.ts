@@ -12,6 +12,8 @@ export interface Summary {
   fewer: string;
   /** underSeconds as a percentage of the span, three decimals, without the % sign */
   underPct: string;
+  /** overProvision as printed, or "n/a" when the trace has no live capacity at all */
+  overProvision: string;
 }
 
 export function summarize(r: SimulateResult, span: number): Summary {
@@ -22,5 +24,6 @@ export function summarize(r: SimulateResult, span: number): Summary {
     perDay: days > 0 ? (r.commits / days).toFixed(2) : 'n/a',
     fewer: r.commits > 0 ? `${Math.round(r.changes / r.commits)}×` : 'n/a',
     underPct: span > 0 ? ((100 * r.underSeconds) / span).toFixed(3) : '0.000',
+    overProvision: r.overProvision === undefined ? 'n/a' : String(r.overProvision),
   };
 }

@@ -11,7 +11,8 @@ import { createLogger, type Logger } from '../log.ts';
 import { PlaceClaims } from './claims.ts';
 import { systemClock, type Clock, type TimerHandle } from './clock.ts';
 import type { WatcherMetrics } from './metrics.ts';
-import { observe, type SettleConfig, type SettleState, type Verdict } from './settle.ts';
+import type { SettleConfig, SettleState, Verdict } from '../latch/index.ts';
+import { observeLive } from './settle.ts';
 import {
   refKey,
   type DueLatch,
@@ -31,7 +32,7 @@ import {
 export interface EngineConfig {
   /** DESIGN §4 default 60 s */
   readonly settleUpMs: number;
-  /** DESIGN §4 default 3600 s */
+  /** DESIGN §4 default 86400 s */
   readonly settleDownMs: number;
   /** latches due within this window go into one write (default 10 s) */
   readonly batchWindowMs: number;
@@ -124,7 +125,7 @@ export class Engine {
       retryMaxMs: 60_000,
       ...cfg,
     };
-    this.settleCfg = { settleUpMs: cfg.settleUpMs, settleDownMs: cfg.settleDownMs };
+    this.settleCfg = { settleUp: cfg.settleUpMs, settleDown: cfg.settleDownMs };
     this.git = deps.git;
     this.leadership = deps.leadership;
     this.events = deps.events;
@@ -268,7 +269,7 @@ export class Engine {
     const intended = this.pending.get(key)?.to ?? this.inflight.get(key)?.to;
     const declared = intended ?? gitDeclared;
 
-    const { state, verdict } = observe(t.settle, { now, v: obs.replicas, declared }, policy, this.settleCfg);
+    const { state, verdict } = observeLive(t.settle, { now, v: obs.replicas, declared }, policy, this.settleCfg);
     t.settle = state;
     t.verdict = verdict;
     switch (verdict.kind) {

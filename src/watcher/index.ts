@@ -19,7 +19,7 @@ import type { GitState } from './types.ts';
 export { Engine, type EngineConfig, type WorkloadStatus } from './engine.ts';
 export { LeaderElector, LEADER_DEFAULTS, type LeaderConfig } from './leader.ts';
 export { WatcherMetrics } from './metrics.ts';
-export { observe, type SettleConfig, type SettleState, type Verdict } from './settle.ts';
+export { observeLive } from './settle.ts';
 export { systemClock, ManualClock, type Clock } from './clock.ts';
 export * from './types.ts';
 

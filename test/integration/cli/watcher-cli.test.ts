@@ -77,7 +77,7 @@ test('--help lists every flag of issue 4 with its KUBE_LATCH_ variable, and exit
   assert.match(r.stdout, /--metrics-port .*\(default "8081"\)/);
   assert.match(r.stdout, /--mode .*\(default "push"\)/);
   assert.match(r.stdout, /--settle-up .*default 60/);
-  assert.match(r.stdout, /--settle-down .*default 3600/);
+  assert.match(r.stdout, /--settle-down .*default 86400/);
   assert.match(r.stdout, /--batch-window .*default 10/);
   assert.match(r.stdout, /--lease-name .*\(default "kube-latch-watcher"\)/);
 });
@@ -209,14 +209,14 @@ test('parsed configuration: defaults, --settle and its overrides, units, pr infe
   const d = parse([]);
   assert.deepEqual(
     { up: d.settleUpMs, down: d.settleDownMs, batch: d.batchWindowMs, port: d.metricsPort, lease: d.lease, branch: d.branch, mode: d.mode, paths: d.paths, author: d.author, cluster: d.clusterName, workDir: d.workDir },
-    { up: 60_000, down: 3_600_000, batch: 10_000, port: 8081, lease: { namespace: 'default', name: 'kube-latch-watcher' }, branch: 'main', mode: 'push', paths: [], author: 'kube-latch <kube-latch@localhost>', cluster: 'default', workDir: undefined },
+    { up: 60_000, down: 86_400_000, batch: 10_000, port: 8081, lease: { namespace: 'default', name: 'kube-latch-watcher' }, branch: 'main', mode: 'push', paths: [], author: 'kube-latch <kube-latch@localhost>', cluster: 'default', workDir: undefined },
   );
   const rows: Array<[string[], Record<string, string>, { up: number; down: number; batch: number }]> = [
     [['--settle', '30'], {}, { up: 30_000, down: 30_000, batch: 10_000 }],
     [['--settle', '30', '--settle-up', '5'], {}, { up: 5_000, down: 30_000, batch: 10_000 }],
     [['--settle', '5m', '--settle-down', '2h', '--batch-window', '500ms'], {}, { up: 300_000, down: 7_200_000, batch: 500 }],
     [[], { KUBE_LATCH_SETTLE: '90s', KUBE_LATCH_BATCH_WINDOW: '0' }, { up: 90_000, down: 90_000, batch: 0 }],
-    [['--settle-up', '1.5'], { KUBE_LATCH_SETTLE_UP: '7' }, { up: 1_500, down: 3_600_000, batch: 10_000 }],
+    [['--settle-up', '1.5'], { KUBE_LATCH_SETTLE_UP: '7' }, { up: 1_500, down: 86_400_000, batch: 10_000 }],
   ];
   for (const [args, env, want] of rows) {
     const c = parse(args, env);

@@ -21,7 +21,7 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: 
   });
 }
 
-const RESULT_KEYS = ['changes', 'commits', 'final', 'latches', 'maxOver', 'maxUnder', 'rows', 'underSeconds'];
+const RESULT_KEYS = ['changes', 'commits', 'final', 'latches', 'maxOver', 'maxUnder', 'overProvision', 'rows', 'underSeconds'];
 
 test('--plot writes the SVG and leaves the --json output exactly as it was', async () => {
   const svgPath = join(dir, 'nasa.svg');
@@ -30,15 +30,16 @@ test('--plot writes the SVG and leaves the --json output exactly as it was', asy
   assert.equal(plotted.stdout, plain.stdout);
   assert.deepEqual(Object.keys(JSON.parse(plotted.stdout)).sort(), RESULT_KEYS);
   const root = parseXml(readFileSync(svgPath, 'utf8'));
-  assert.equal(byClass(root, 'commit').length, 114);
-  assert.match(allText(byClass(root, 'title')[0]!), /^nasa-http-1995-replicas\.csv, ladder 1-2-5 tolerance 2: 114 commits \(1\.84 a day\), below band 0\.065% of the time, maxUnder 26$/);
+  assert.equal(byClass(root, 'commit').length, 11);
+  assert.match(allText(byClass(root, 'title')[0]!), /^nasa-http-1995-replicas\.csv, ladder 1-2-5 tolerance 2: 11 commits \(0\.18 a day\), below band 0\.008% of the time, maxUnder 26$/);
+  assert.match(allText(byClass(root, 'subtitle')[0]!), /settle-down 86400s; .*, maxOver 100, overProvision 1\.841$/);
 });
 
 test('--plot in text mode adds one line naming the file and its size; KUBE_LATCH_PLOT works too', async () => {
   const svgPath = join(dir, 'env.svg');
   const r = await cli(['simulate', '--trace', clarknet], { KUBE_LATCH_PLOT: svgPath });
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /commits\s+9 \(0\.64 a day, 657× fewer\)/);
+  assert.match(r.stdout, /commits\s+1 \(0\.07 a day, 5914× fewer\)/);
   assert.match(r.stdout, new RegExp(`^plot\\s+${svgPath.replace(/[.]/g, '\\.')} \\(\\d+\\.\\d KiB\\)$`, 'm'));
   assert.ok(existsSync(svgPath));
 });
@@ -51,7 +52,7 @@ test('--compare prints one table row per policy, in order, with the same numbers
   assert.match(lines[0]!, /^trace\s+clarknet-1995-replicas\.csv: 20160 rows over 14\.00 days, 5914 changes/);
   assert.match(lines[1]!, /^settle\s+up 60s, down 1800s$/);
   const header = lines.findIndex((l) => l.startsWith('policy '));
-  assert.match(lines[header]!, /^policy\s+commits\s+commits\/day\s+fewer\s+under band\s+maxUnder\s+maxOver\s+final$/);
+  assert.match(lines[header]!, /^policy\s+commits\s+commits\/day\s+fewer\s+under band\s+maxUnder\s+maxOver\s+overProvision\s+final$/);
   const table = lines.slice(header + 1);
   assert.deepEqual(table.map((l) => l.split(/\s+/)[0]), specs);
   for (const [i, spec] of specs.entries()) {
@@ -60,7 +61,7 @@ test('--compare prints one table row per policy, in order, with the same numbers
     const cells = table[i]!.split(/\s+/);
     assert.equal(Number(cells[1]), one.commits, spec);
     assert.equal(cells[4], `${((100 * one.underSeconds) / (14 * 86400 - 60)).toFixed(3)}%`, spec);
-    assert.deepEqual(cells.slice(5).map(Number), [one.maxUnder, one.maxOver, one.final], spec);
+    assert.deepEqual(cells.slice(5).map(Number), [one.maxUnder, one.maxOver, one.overProvision, one.final], spec);
   }
 });
 

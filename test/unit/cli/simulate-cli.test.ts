@@ -27,10 +27,10 @@ test('simulate --json prints the result fields of DESIGN §6', async () => {
   const r = await cli(['simulate', '--trace', nasa, '--json']);
   assert.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout);
-  assert.deepEqual(Object.keys(out).sort(), ['changes', 'commits', 'final', 'latches', 'maxOver', 'maxUnder', 'rows', 'underSeconds']);
+  assert.deepEqual(Object.keys(out), ['rows', 'changes', 'commits', 'maxUnder', 'maxOver', 'underSeconds', 'overProvision', 'final', 'latches']);
   assert.equal(out.rows, 87015);
-  assert.equal(out.commits, 114);
-  assert.equal(out.latches.length, 114);
+  assert.equal(out.commits, 11);
+  assert.equal(out.latches.length, 11);
   assert.deepEqual(Object.keys(out.latches[0]).sort(), ['from', 't', 'to']);
 });
 
@@ -56,11 +56,12 @@ test('every flag also reads KUBE_LATCH_* from the environment', async () => {
   assert.equal(JSON.parse(r.stdout).commits, 0); // 45 ∈ band(20) = 7-60 under 3
 });
 
-test('the human summary names commits and the time below the band', async () => {
+test('the human summary names commits, the time below the band and overProvision', async () => {
   const r = await cli(['simulate', '--trace', nasa]);
   assert.equal(r.code, 0);
-  assert.match(r.stdout, /commits\s+114 \(1\.84 a day, 200× fewer\)/);
-  assert.match(r.stdout, /0\.065%/);
+  assert.match(r.stdout, /commits\s+11 \(0\.18 a day, 2072× fewer\)/);
+  assert.match(r.stdout, /0\.008%/);
+  assert.match(r.stdout, /^overProvision 1\.841 \(Σ git·time \/ Σ live·time/m);
 });
 
 const usage: Array<[string[], RegExp]> = [

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { parseTrace, policyFromFlags, simulate, TraceError, type SimulateResult } from '../../../src/latch/index.ts';
+import { DEFAULT_SETTLE_DOWN, DEFAULT_SETTLE_UP, parseTrace, policyFromFlags, simulate, TraceError, type SimulateResult } from '../../../src/latch/index.ts';
 
 const defaults = { settleUp: 60, settleDown: 3600 };
 const policy = policyFromFlags({});
@@ -101,7 +101,7 @@ test('bounds: a latch that would write the value already in git is no commit', (
   assert.equal(r.final, 20);
 });
 
-test('metrics: changes, maxUnder, maxOver, underSeconds', () => {
+test('metrics: changes, maxUnder, maxOver, underSeconds, overProvision', () => {
   const r = run([
     [0, 20],
     [10, 45], // above band 10-40 → under-provisioned rebuild from t=10 to t=70
@@ -114,13 +114,34 @@ test('metrics: changes, maxUnder, maxOver, underSeconds', () => {
   assert.equal(r.maxUnder, 2.25); // 45/20
   assert.equal(r.maxOver, 10); // 50/5
   assert.equal(r.rows, 5);
+  // Σ held·d / Σ held·v over the rows with a next row, d after the row (50 from the latch at t=70 on):
+  // (10·20 + 60·20 + 30·50 + 60·50) / (10·20 + 60·45 + 30·45 + 60·45) = 5900 / 6950
+  assert.equal(r.overProvision, 0.849);
 });
 
-test('public traces give the figures of the independent model (DESIGN §4)', () => {
-  const nasa = simulate(parseTrace(readFileSync(new URL('../../fixtures/traces/nasa-http-1995-replicas.csv', import.meta.url), 'utf8')), { policy, ...defaults });
-  assert.deepEqual([nasa.changes, nasa.commits, nasa.underSeconds], [22793, 114, 3480]);
-  const clark = simulate(parseTrace(readFileSync(new URL('../../fixtures/traces/clarknet-1995-replicas.csv', import.meta.url), 'utf8')), { policy, ...defaults });
-  assert.deepEqual([clark.changes, clark.commits, clark.underSeconds], [5914, 9, 300]);
+test('overProvision is absent when live holds no capacity over time, and ignores the last row', () => {
+  assert.equal('overProvision' in run([[0, 0], [60, 0], [120, 7]]), false); // the 7 holds for no time
+  assert.equal(JSON.stringify(run([[0, 0], [60, 0]])).includes('overProvision'), false);
+  assert.equal(run([[0, 0], [60, 3], [120, 0]], { initial: 2, settleUp: 1000, settleDown: 1000 }).overProvision, 1.333); // 2·120 / (0·60 + 3·60)
+});
+
+const traceRows = (name: string) => parseTrace(readFileSync(new URL(`../../fixtures/traces/${name}`, import.meta.url), 'utf8'));
+
+test('public traces with the watcher defaults (60 s / 86400 s) give the reference figures (DESIGN §4, issue 17)', () => {
+  const d = { settleUp: DEFAULT_SETTLE_UP, settleDown: DEFAULT_SETTLE_DOWN };
+  assert.deepEqual(d, { settleUp: 60, settleDown: 86400 });
+  const nasa = simulate(traceRows('nasa-http-1995-replicas.csv'), { policy, ...d });
+  // 420 s of 62 days below band = 0.008 %; git declares 1.84× live on average
+  assert.deepEqual([nasa.changes, nasa.commits, nasa.underSeconds, nasa.overProvision], [22793, 11, 420, 1.841]);
+  const clark = simulate(traceRows('clarknet-1995-replicas.csv'), { policy, ...d });
+  assert.deepEqual([clark.changes, clark.commits, clark.underSeconds, clark.overProvision], [5914, 1, 60, 1.095]);
+});
+
+test('public traces with the former settle-down of one hour give the independent model\'s figures', () => {
+  const nasa = simulate(traceRows('nasa-http-1995-replicas.csv'), { policy, ...defaults });
+  assert.deepEqual([nasa.changes, nasa.commits, nasa.underSeconds, nasa.overProvision], [22793, 114, 3480, 1.343]);
+  const clark = simulate(traceRows('clarknet-1995-replicas.csv'), { policy, ...defaults });
+  assert.deepEqual([clark.changes, clark.commits, clark.underSeconds, clark.overProvision], [5914, 9, 300, 1.061]);
 });
 
 const badTraces: Array<[string, RegExp]> = [

@@ -42,15 +42,15 @@ for (const [text, re] of bad) {
   });
 }
 
-test('the table lines up one row per policy, with commits, per day, fewer ×, time below band, maxUnder, maxOver, final', () => {
+test('the table lines up one row per policy, with commits, per day, fewer ×, time below band, maxUnder, maxOver, overProvision, final', () => {
   const rows = parseTrace('t,replicas\n0,20\n100,45\n200,45\n86400,45\n');
   const policy = policyFromFlags({});
   const r = simulate(rows, { policy, settleUp: 60, settleDown: 3600 });
   const table = renderCompareTable([{ policy: '1-2-5:2', result: r }, { policy: 'exact:1', result: { ...r, commits: 0 } }], 86400);
   const lines = table.trimEnd().split('\n');
   assert.equal(lines.length, 3);
-  assert.match(lines[0]!, /^policy\s+commits\s+commits\/day\s+fewer\s+under band\s+maxUnder\s+maxOver\s+final$/);
-  assert.match(lines[1]!, /^1-2-5:2\s+1\s+1\.00\s+1×\s+0\.116%\s+2\.25\s+1\.111\s+50$/);
+  assert.match(lines[0]!, /^policy\s+commits\s+commits\/day\s+fewer\s+under band\s+maxUnder\s+maxOver\s+overProvision\s+final$/);
+  assert.match(lines[1]!, /^1-2-5:2\s+1\s+1\.00\s+1×\s+0\.116%\s+2\.25\s+1\.111\s+1\.11\s+50$/);
   assert.match(lines[2]!, /^exact:1\s+0\s+0\.00\s+n\/a\s+/);
   // right-aligned numbers: every column ends where its header ends
   const ends = (l: string) => [...l.matchAll(/\S+(?=\s{2,}|$)/g)].map((m) => m.index + m[0].length).slice(1);

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { describePolicy, parseTrace, policyFromFlags, simulate, type SimulateResult, type TraceRow } from '../../../src/latch/index.ts';
+import { DEFAULT_SETTLE_DOWN, DEFAULT_SETTLE_UP, describePolicy, parseTrace, policyFromFlags, simulate, type SimulateResult, type TraceRow } from '../../../src/latch/index.ts';
 import { parsePolicyList } from '../../../src/cli/simulate.ts';
 import { renderPlot, summarize } from '../../../src/report/index.ts';
 
@@ -37,7 +37,7 @@ function run(file: string, spec: string, up: number, down: number): SimulateResu
 test('the policy table matches simulate() on the public traces', () => {
   const table = tableAfter('policy-table');
   assert.equal(table.length, 10);
-  for (const [trace, policy, settle, commits, perDay, fewer, below, maxUnder, maxOver] of table) {
+  for (const [trace, policy, settle, commits, perDay, fewer, below, maxUnder, maxOver, overProvision] of table) {
     const file = traces[trace!]!;
     const [up, down] = settle!.match(/\d+/g)!.map(Number);
     const spec = policy!.split(' ')[0]!;
@@ -45,25 +45,27 @@ test('the policy table matches simulate() on the public traces', () => {
     const s = summarize(r, spanOf(rows(file)));
     const where = `${trace} ${policy} ${settle}`;
     assert.deepEqual(
-      [commits, perDay, fewer, below, maxUnder, maxOver],
-      [String(r.commits), s.perDay, s.fewer, `${s.underPct} %`, String(r.maxUnder), String(r.maxOver)],
+      [commits, perDay, fewer, below, maxUnder, maxOver, overProvision],
+      [String(r.commits), s.perDay, s.fewer, `${s.underPct} %`, String(r.maxUnder), String(r.maxOver), s.overProvision],
       where,
     );
   }
 });
 
-test('the settle sweep table matches simulate() for 1-2-5:2', () => {
+test('the settle sweep table matches simulate() for 1-2-5:2, and its bold row is the default', () => {
   const table = tableAfter('settle-table');
   assert.ok(table.length >= 5);
-  for (const [up, down, nasaCommits, nasaBelow, clarkCommits, clarkBelow] of table) {
+  for (const [up, down, nasaCommits, nasaBelow, nasaOver, clarkCommits, clarkBelow, clarkOver] of table) {
     const u = parseInt(up!, 10);
     const d = parseInt(down!, 10);
-    for (const [file, commits, below] of [[traces['NASA-HTTP']!, nasaCommits, nasaBelow], [traces['ClarkNet']!, clarkCommits, clarkBelow]] as const) {
+    const cells = [[traces['NASA-HTTP']!, nasaCommits, nasaBelow, nasaOver], [traces['ClarkNet']!, clarkCommits, clarkBelow, clarkOver]] as const;
+    for (const [file, commits, below, over] of cells) {
       const r = run(file, '1-2-5:2', u, d);
       const s = summarize(r, spanOf(rows(file)));
-      assert.deepEqual([commits, below], [String(r.commits), `${s.underPct} %`], `${file} settle ${u}/${d}`);
+      assert.deepEqual([commits, below, over], [String(r.commits), `${s.underPct} %`, s.overProvision], `${file} settle ${u}/${d}`);
     }
   }
+  assert.ok(guide.includes(`| **${DEFAULT_SETTLE_UP} s** | **${DEFAULT_SETTLE_DOWN} s** |`), 'the default row is bold');
 });
 
 // The figures, rebuilt exactly as the guide's command lines build them.
@@ -80,8 +82,9 @@ for (const [img, load, name, compare] of figures) {
     assert.ok(guide.includes(`(img/${img})`), `the guide links img/${img}`);
     const policies = compare ? parsePolicyList(compare, {}) : [{ label: describePolicy(policyFromFlags({})), policy: policyFromFlags({}) }];
     const r = load();
-    const panels = policies.map((p) => ({ label: p.label, tolerance: p.policy.tolerance, result: simulate(r, { policy: p.policy, settleUp: 60, settleDown: 3600 }) }));
-    const svg = renderPlot({ name: basename(name), rows: r, panels, settleUp: 60, settleDown: 3600 });
+    const settle = { settleUp: DEFAULT_SETTLE_UP, settleDown: DEFAULT_SETTLE_DOWN };
+    const panels = policies.map((p) => ({ label: p.label, tolerance: p.policy.tolerance, result: simulate(r, { policy: p.policy, ...settle }) }));
+    const svg = renderPlot({ name: basename(name), rows: r, panels, ...settle });
     assert.ok(svg === readFileSync(new URL(`docs/img/${img}`, root), 'utf8'), `docs/img/${img} is stale: regenerate it with the command in docs/choosing-a-policy.md`);
   });
 }

@@ -2,11 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
-import { latch, parseTrace, resolvePolicy, simulate, type Latch, type Policy, type TraceRow } from '../../../src/latch/index.ts';
-import { observe, windowPeak, type SettleConfig, type SettleState, type Verdict } from '../../../src/watcher/settle.ts';
+import { latch, parseTrace, resolvePolicy, simulate, type Latch, type Policy, type SettleConfig, type SettleState, type TraceRow, type Verdict } from '../../../src/latch/index.ts';
+import { observeLive as observe } from '../../../src/watcher/settle.ts';
 
 const S = 1000;
-const cfg: SettleConfig = { settleUpMs: 60 * S, settleDownMs: 3600 * S };
+const cfg: SettleConfig = { settleUp: 60 * S, settleDown: 3600 * S };
 
 function policy(ann: Record<string, string> = {}): Policy {
   const r = resolvePolicy(ann);
@@ -112,7 +112,7 @@ for (const c of cases) {
 }
 
 test('settle: settle 0 latches on the same check', () => {
-  const zero = { settleUpMs: 0, settleDownMs: 0 };
+  const zero = { settleUp: 0, settleDown: 0 };
   assert.deepEqual(run([[0, 100, 20]], policy(), zero).verdict, { kind: 'due', direction: 'up', since: 0, target: 100, from: 20, to: 100 });
   assert.deepEqual(run([[0, 1, 20]], policy(), zero).verdict, { kind: 'due', direction: 'down', since: 0, target: 1, from: 20, to: 1 });
 });
@@ -124,19 +124,24 @@ test('settle: after a due latch the state is against the new value and t0 is cle
   assert.deepEqual(run([[0, 41, 20], [60, 47, 20], [61, 47, 50]]).verdict, { kind: 'in-band' });
 });
 
-test('settle: the window keeps only what can still be the peak', () => {
+test('settle: the window holds one entry per ladder point, never the raw series', () => {
   const steps: Array<[number, number, number]> = [];
   for (let i = 0; i < 10_000; i++) steps.push([i * 10, 5 + (i % 7), 20]);
   const { state } = run(steps);
-  // 3600 s of samples every 10 s, plus the one held into the window
-  assert.ok(state.samples.length <= 362, `samples ${state.samples.length}`);
-  assert.ok(state.samples[0]!.t <= (99_990 - 3600) * S);
+  // v in 5..11 lands on the ladder points 5 and 10 only
+  assert.ok(state.window.points.length <= 2, `points ${state.window.points.length}`);
 });
 
-test('windowPeak: a value held into the window counts; one that ended at its start does not', () => {
-  assert.deepEqual(windowPeak([{ t: 0, v: 9 }, { t: 50, v: 3 }], 40), { v: 9, leavesAt: 50 });
-  assert.deepEqual(windowPeak([{ t: 0, v: 9 }, { t: 40, v: 3 }], 40), { v: 3, leavesAt: undefined });
-  assert.deepEqual(windowPeak([{ t: 0, v: 9 }, { t: 10, v: 4 }, { t: 20, v: 9 }, { t: 30, v: 2 }], 0), { v: 9, leavesAt: 30 });
+test('settle: a value live since before the window and changed inside it still counts as the peak', () => {
+  // 60 (above band, seen once at t=0) is live until 3000, then 5. At 6000 the window [2400, 6000]
+  // still holds 60: latch(60) = 50 ≥ 20, held until 60 leaves the window at 3000 + 3600.
+  assert.deepEqual(run([[0, 60, 20], [3000, 5, 20], [6000, 5, 20]]).verdict, { kind: 'held', direction: 'down', since: 0, target: 60, recheckAt: 6600 * S });
+  assert.deepEqual(run([[0, 60, 20], [3000, 5, 20], [6000, 5, 20], [6600, 5, 20]]).verdict, { kind: 'due', direction: 'down', since: 0, target: 5, from: 20, to: 5 });
+});
+
+test('settle: a restart (no state) sees no downward latch before the window has filled', () => {
+  // the workload was below band long before the restart; the new process knows nothing of it
+  assert.deepEqual(run([[100_000, 3, 20], [103_599, 3, 20]]).verdict, { kind: 'settling', direction: 'down', since: 100_000 * S, dueAt: 103_600 * S });
 });
 
 // ---- agreement with simulate(): same rules, same latch points ----
@@ -147,7 +152,7 @@ function replay(rows: readonly TraceRow[], p: Policy, settleUp: number, settleDo
   let state: SettleState | undefined;
   const out: Latch[] = [];
   for (const r of rows) {
-    const res = observe(state, { now: r.t * S, v: r.v, declared: d }, p, { settleUpMs: settleUp * S, settleDownMs: settleDown * S });
+    const res = observe(state, { now: r.t * S, v: r.v, declared: d }, p, { settleUp: settleUp * S, settleDown: settleDown * S });
     state = res.state;
     if (res.verdict.kind === 'due') {
       out.push({ t: r.t, from: d, to: res.verdict.to });
