@@ -483,6 +483,11 @@ export class Engine {
           });
         }
       }
+      for (const n of result.notices ?? []) {
+        const t = this.tracked.get(refKey(n.ref));
+        if (t) this.events.record(eventTarget(t.obs), { type: n.type, reason: n.reason, message: n.message });
+        this.log.info({ workload: refKey(n.ref), reason: n.reason }, n.message);
+      }
       if (result.written.length > 0) this.metrics.lastPush.set(this.clock.now() / 1000);
       this.log.info(
         { written: result.written.length, unchanged: result.unchanged.length, revision: result.revision },

@@ -95,9 +95,19 @@ export type WriteResult =
       readonly unchanged: readonly DueLatch[];
       /** commit id, or PR URL in pr mode; absent when nothing was committed */
       readonly revision?: string;
+      /** things to say on workloads as Events, e.g. a latch not proposed because a human closed its PR */
+      readonly notices?: readonly WriteNotice[];
     }
   | { readonly ok: false; readonly notLeader: true }
   | { readonly ok: false; readonly notLeader?: false; readonly error: string };
+
+/** An Event the write asks for on one workload (pr mode: a rejected latch, a value a reviewer set on the branch). */
+export interface WriteNotice {
+  readonly ref: WorkloadRef;
+  readonly type: 'Normal' | 'Warning';
+  readonly reason: string;
+  readonly message: string;
+}
 
 export interface GitState {
   /** Fetch the remote and reindex what changed. Rejects when the remote is unreachable. */
