@@ -231,9 +231,10 @@ export class GitRepo {
         // not superseded by a proposal of another value for the same target.
         const proposesOther = (r: Change) => [...carried, ...changes].some((c) => changeKey(c) === changeKey(r) && c.value !== r.value);
         const rejections = carryOver ? dedupe([...history.rejected, ...closedNow]).filter((r) => this.stillRejected(r) && !proposesOther(r)) : [];
-        const isRejected = (c: Change) => rejections.some((r) => changeKey(r) === changeKey(c) && r.value === c.value);
+        const rejectionOf = (c: Change) => rejections.find((r) => changeKey(r) === changeKey(c) && r.value === c.value);
+        const isRejected = (c: Change) => rejectionOf(c) !== undefined;
         const why = (c: Change) =>
-          `not proposed: a human closed ${closedNow.includes(c) && ended ? ended.url : 'a pull request that proposed it'} without merging it; ` +
+          `not proposed: a human closed ${ended && closedNow.includes(rejectionOf(c)!) ? ended.url : 'a pull request that proposed it'} without merging it; ` +
           'kube-latch proposes it again only once git declares another value';
         const rejected: ChangeOutcome[] = [
           ...closedNow.filter((c) => rejections.includes(c) && !changes.some((x) => changeKey(x) === changeKey(c))),

@@ -109,6 +109,8 @@ export interface ProposeResult {
   readonly rejected: readonly ChangeOutcome[];
   /** commits on the branch that kube-latch did not write (built on, never discarded) */
   readonly others: readonly string[];
+  /** push attempts made (1 without a race) */
+  readonly attempts: number;
 }
 
 export async function proposeChanges(repo: GitRepo, prs: PullRequests, changes: readonly Change[], o: ProposeOptions): Promise<ProposeResult> {
@@ -120,7 +122,7 @@ export async function proposeChanges(repo: GitRepo, prs: PullRequests, changes: 
     ended,
     ...(o.mayPush ? { mayPush: o.mayPush } : {}),
   });
-  const base = { outcomes: res.outcomes, proposed: res.proposed, rejected: res.rejected, others: res.others, ...(res.commit ? { commit: res.commit } : {}) };
+  const base = { outcomes: res.outcomes, proposed: res.proposed, rejected: res.rejected, others: res.others, attempts: res.attempts, ...(res.commit ? { commit: res.commit } : {}) };
   // Nothing of ours left on the branch (others changed every value): leave their PR as it is.
   if (res.status === 'unchanged' || res.status === 'not-leader' || res.proposed.length === 0) return { status: res.status, ...base };
   if (o.mayPush && !o.mayPush()) return { status: 'not-leader', ...base };
