@@ -225,12 +225,13 @@ export class GitRepo {
         const ended = tip !== undefined && o.ended?.headSha === tip ? o.ended : undefined;
         const carried = carryOver && !ended ? history.carried : [];
         const others = ended ? [] : history.others;
-        const closedNow = carryOver && ended && !ended.merged ? history.carried : [];
+        // Rejections hold for one-off branches too: a closed revert PR is not opened again either.
+        const closedNow = ended && !ended.merged ? history.carried : [];
 
         // Rejections in force: recorded or just made, still computed from what the base declares, and
         // not superseded by a proposal of another value for the same target.
         const proposesOther = (r: Change) => [...carried, ...changes].some((c) => changeKey(c) === changeKey(r) && c.value !== r.value);
-        const rejections = carryOver ? dedupe([...history.rejected, ...closedNow]).filter((r) => this.stillRejected(r) && !proposesOther(r)) : [];
+        const rejections = dedupe([...history.rejected, ...closedNow]).filter((r) => this.stillRejected(r) && !proposesOther(r));
         const rejectionOf = (c: Change) => rejections.find((r) => changeKey(r) === changeKey(c) && r.value === c.value);
         const isRejected = (c: Change) => rejectionOf(c) !== undefined;
         const why = (c: Change) =>

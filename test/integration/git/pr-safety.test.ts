@@ -350,6 +350,20 @@ for (const p of providers) {
         assert.equal(await showFile(w.bare, BRANCH, 'apps/api.yaml'), apiFile(20));
       });
 
+      it('a one-off PR (a rollout revert, carryOver false) closed without merging is not opened again', async () => {
+        const w = await world();
+        const branch = 'kube-latch/eu-1-revert-prod-web';
+        const revert = [{ type: 'field' as const, ref: { namespace: 'prod', kind: 'Deployment', name: 'web' }, path: ['metadata', 'annotations', 'kube-latch.io/rollout'], value: 'failed' }];
+        const once = () => proposeChanges(w.repo, w.prs, revert, { branch, carryOver: false, title: 'revert web', body: 'the rollout failed' });
+        const first = await once();
+        assert.equal(first.action, 'created');
+        w.stub.end(first.pr!.number, 'closed');
+        const again = await once();
+        assert.equal(again.status, 'unchanged');
+        assert.deepEqual(again.outcomes.map((o) => o.status), ['rejected']);
+        assert.equal(w.stub.prs.length, 1, 'no second revert PR');
+      });
+
       it('after a merge (even squashed) the branch starts over from the base and nothing is rejected', async () => {
         const w = await world();
         const first = await w.propose([latch('web', 10, 2)]);
