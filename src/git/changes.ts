@@ -39,8 +39,10 @@ export type OutcomeStatus =
   | 'written'
   /** git already held the value: nothing to commit */
   | 'already'
-  /** git holds another value than `declared`: not written */
+  /** git holds another value than `declared` (or, on a PR branch, someone else set another value there): not written */
   | 'stale'
+  /** PR mode: a human rejected this very change by closing a PR that proposed it; not proposed again */
+  | 'rejected'
   | 'ambiguous'
   | 'unlocated'
   /** the edit could not be made surgically (alias, block scalar, file no longer parses) */

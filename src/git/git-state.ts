@@ -1,6 +1,6 @@
 // The watcher's GitState (src/watcher/types.ts) over a GitRepo: lookup() from the index, refresh() as
 // a sync, write() as one commit (push mode) or one PR update (pr mode). Never rejects from write().
-import type { DueLatch, GitState, Lookup, RefusedLatch, WriteOptions, WriteResult } from '../watcher/types.ts';
+import type { DueLatch, GitState, Lookup, RefusedLatch, WriteNotice, WriteOptions, WriteResult } from '../watcher/types.ts';
 import type { ChangeOutcome, ReplicasChange } from './changes.ts';
 import { GitError } from './exec.ts';
 import { clusterBranch, proposeChanges, type PullRequests } from './pr/index.ts';
@@ -37,7 +37,8 @@ export async function openGitState(o: GitStateOptions): Promise<RepoGitState> {
         }
         const r = await proposeChanges(repo, o.pullRequests, changes, { branch: branch!, cluster: o.cluster, mayPush: () => opts.mayPush() });
         if (r.status === 'not-leader') return { ok: false, notLeader: true };
-        return { ok: true, ...sortOutcomes(latches, changes, r.outcomes), ...(r.pr ? { revision: r.pr.url } : {}) };
+        const notices = prNotices(branch!, r.rejected, r.outcomes);
+        return { ok: true, ...sortOutcomes(latches, changes, r.outcomes), ...(r.pr ? { revision: r.pr.url } : {}), ...(notices.length ? { notices } : {}) };
       } catch (err) {
         if (err instanceof GitError || err instanceof ApiError) return { ok: false, error: err.message };
         return { ok: false, error: `git write failed: ${(err as Error).message.split('\n')[0]}` };
@@ -70,6 +71,18 @@ function sortOutcomes(latches: readonly DueLatch[], changes: readonly ReplicasCh
     }
   });
   return { written, unchanged, refused };
+}
+
+/** Events for PR mode: latches withheld after a human closed their PR, and values someone else set on the branch. */
+function prNotices(branch: string, rejected: readonly ChangeOutcome[], outcomes: readonly ChangeOutcome[]): WriteNotice[] {
+  const what = (o: ChangeOutcome) => (o.change.type === 'replicas' ? `replicas ${o.change.value}` : `${o.change.path.join('.')} = ${String(o.change.value)}`);
+  const out: WriteNotice[] = rejected.map((o) => ({ ref: o.change.ref, type: 'Normal', reason: 'LatchRejected', message: `kube-latch: ${what(o)} ${o.reason ?? 'rejected'}` }));
+  for (const o of outcomes) {
+    if (o.status === 'stale' && o.reason?.startsWith(`${branch} `)) {
+      out.push({ ref: o.change.ref, type: 'Normal', reason: 'LatchKeptBranchEdit', message: `kube-latch: not proposing ${what(o)}: ${o.reason}` });
+    }
+  }
+  return out;
 }
 
 function toChange(l: DueLatch): ReplicasChange {

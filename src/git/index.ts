@@ -16,7 +16,7 @@
 //   repo.sync()                              fetch + hard reset + incremental reindex
 //   repo.index                               the RepoIndex of the work tree
 //   repo.commitAndPush(changes, {mayPush})   push mode: one commit, race-safe, never empty
-//   repo.commitToBranch(changes, branch, {carryOver, mayPush})   PR mode's branch commit
+//   repo.commitToBranch(changes, branch, {carryOver, ended, mayPush})   PR mode's branch commit (built on others' commits)
 //   proposeChanges(repo, pullRequests, changes, {branch, carryOver, title, body, mayPush})
 //   createPullRequests({provider, apiUrl, tokenFile, repoUrl}) → PullRequests (GitHub / GitLab)
 //   openGitState(options)                    the watcher's GitState (src/watcher/types.ts)
@@ -25,7 +25,7 @@
 export { RepoIndex, normalizeRepoPath, isYamlFile, type IndexStats } from './repo-index.ts';
 export { setScalar, setReplicas, getScalar, renderString, EditError, type ScalarValue } from './edit.ts';
 export { applyChanges, dedupe, changeKey, type Change, type ReplicasChange, type FieldChange, type ChangeOutcome, type OutcomeStatus } from './changes.ts';
-export { commitMessage, renderMessage, parseTrailers, pullRequestBody, describe, type CommitMessage } from './message.ts';
+export { commitMessage, renderMessage, parseTrailers, parseRejected, pullRequestBody, describe, type CommitMessage } from './message.ts';
 export {
   GitRepo,
   parseAuthor,
@@ -36,6 +36,8 @@ export {
   type PushResult,
   type PushStatus,
   type BranchResult,
+  type BranchOptions,
+  type EndedProposal,
   type SyncResult,
   type WriteOptions,
 } from './repo.ts';

@@ -4,7 +4,9 @@
 //   body: one line per change, e.g.
 //     "prod/Deployment/web: live 47, old band 10-40, new 50 (was 20) at deploy/web.yaml:12"
 // PR-branch commits also carry one `Kube-Latch-Change: {json}` trailer per change, so that the next
-// update of the branch can carry the changes the PR already proposes.
+// update of the branch can carry the changes the PR already proposes, and one `Kube-Latch-Rejected:
+// {json}` per change that a human rejected by closing a PR without merging it (never proposed again
+// while git still declares what it was computed from).
 import { formatBand } from '../latch/index.ts';
 import type { Change, ChangeOutcome } from './changes.ts';
 import { refKey, type PathKey, type WorkloadRef } from './types.ts';
@@ -15,6 +17,7 @@ export interface CommitMessage {
 }
 
 const TRAILER = 'Kube-Latch-Change';
+const REJECTED = 'Kube-Latch-Rejected';
 
 export function commitMessage(written: readonly ChangeOutcome[]): CommitMessage {
   if (written.length === 0) throw new Error('no written change');
@@ -29,19 +32,31 @@ export function commitMessage(written: readonly ChangeOutcome[]): CommitMessage 
   return { title, body: lines.join('\n') };
 }
 
-/** `title\n\nbody` plus, when asked, the machine-readable trailers. */
-export function renderMessage(m: CommitMessage, trailers: readonly Change[] = []): string {
-  const t = trailers.map((c) => `${TRAILER}: ${JSON.stringify(toJson(c))}`);
+/** `title\n\nbody` plus, when asked, the machine-readable trailers (proposed, then rejected changes). */
+export function renderMessage(m: CommitMessage, trailers: readonly Change[] = [], rejected: readonly Change[] = []): string {
+  const t = [
+    ...trailers.map((c) => `${TRAILER}: ${JSON.stringify(toJson(c))}`),
+    ...rejected.map((c) => `${REJECTED}: ${JSON.stringify(toJson(c))}`),
+  ];
   return `${m.title}\n\n${m.body}\n${t.length ? `\n${t.join('\n')}\n` : ''}`;
 }
 
 /** The changes recorded in a commit message's trailers; malformed lines are skipped. */
 export function parseTrailers(message: string): Change[] {
+  return parseLines(message, TRAILER);
+}
+
+/** The rejected changes recorded in a commit message (`Kube-Latch-Rejected` trailers). */
+export function parseRejected(message: string): Change[] {
+  return parseLines(message, REJECTED);
+}
+
+function parseLines(message: string, name: string): Change[] {
   const out: Change[] = [];
   for (const line of message.split('\n')) {
-    if (!line.startsWith(`${TRAILER}: `)) continue;
+    if (!line.startsWith(`${name}: `)) continue;
     try {
-      const c = fromJson(JSON.parse(line.slice(TRAILER.length + 2)));
+      const c = fromJson(JSON.parse(line.slice(name.length + 2)));
       if (c) out.push(c);
     } catch {
       // skip
@@ -93,7 +108,7 @@ export function pullRequestBody(written: readonly ChangeOutcome[], opts: { clust
     '|---|---|---|---|---|',
     ...rows,
     '',
-    'This branch is force-updated by kube-latch as latches fall due; merge it to accept them all.',
+    'kube-latch updates this branch as latches fall due (commits pushed onto it by others are kept, and built on); merge it to accept them all, or close it to reject them: kube-latch will not propose a rejected latch again while git declares the same value.',
     '',
   ].join('\n');
 }

@@ -1,16 +1,19 @@
 // A clone of the remote in --work-dir, kept at the tip of the tracked branch, and the write flows:
 // commitAndPush() for push mode and commitToBranch() for PR mode. Every flow starts from a fresh fetch
 // and hard reset, so a restart, a fresh work dir or a lost race all redo the same idempotent edits, and
-// a value already in git is never committed again.
+// a value already in git is never committed again. A PR branch is rebuilt from the base only while it
+// holds nothing but kube-latch's own commits; anyone else's commit on it is built on, never discarded.
 //
 // Layout of --work-dir: repo/ (the clone), state/ (0700: copies of key files, a GnuPG home).
+import { readFileSync } from 'node:fs';
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from '../log.ts';
 import { copyPrivate, makeScrubber, parseRemote, prepareEnv, type GitAuth, type Remote } from './auth.ts';
-import { applyChanges, dedupe, type Change, type ChangeOutcome } from './changes.ts';
+import { applyChanges, changeKey, dedupe, type Change, type ChangeOutcome } from './changes.ts';
+import { getScalar } from './edit.ts';
 import { GitError, classify, runGit, summary, type RunResult } from './exec.ts';
-import { commitMessage, parseTrailers, renderMessage, type CommitMessage } from './message.ts';
+import { commitMessage, parseRejected, parseTrailers, renderMessage, type CommitMessage } from './message.ts';
 import { RepoIndex } from './repo-index.ts';
 
 export interface Author {
@@ -89,6 +92,38 @@ export interface BranchResult extends Omit<PushResult, 'status'> {
   readonly branch: string;
   /** every change the branch now proposes (carried ones included), with its outcome against the base */
   readonly proposed: readonly ChangeOutcome[];
+  /**
+   * Changes withheld because a human rejected them (closed, without merging, a PR that proposed them):
+   * the caller's refused ones and, once, the closed PR's own that are not carried over. Status 'rejected'.
+   */
+  readonly rejected: readonly ChangeOutcome[];
+  /** commits on the branch that kube-latch did not write; when any, the new commit went on top of them */
+  readonly others: readonly string[];
+}
+
+/** The branch's PR when it is no longer open (from the provider): its head commit and how it ended. */
+export interface EndedProposal {
+  readonly headSha: string;
+  readonly merged: boolean;
+  /** for messages */
+  readonly url: string;
+}
+
+export interface BranchOptions extends WriteOptions {
+  /** keep the changes the branch already proposes (default true; false for a one-off PR) */
+  readonly carryOver?: boolean;
+  /** a branch still at the head of its ended PR starts over from the base; a closed one's changes are rejected */
+  readonly ended?: EndedProposal | undefined;
+}
+
+/** What a PR branch holds above the base: kube-latch's commits (their trailers) and anyone else's. */
+interface BranchHistory {
+  /** the changes kube-latch's commits propose, oldest first, later ones replacing earlier */
+  readonly carried: readonly Change[];
+  /** the rejections they record */
+  readonly rejected: readonly Change[];
+  /** commits kube-latch did not write (a reviewer's, a merge of the base, a rebase by the provider) */
+  readonly others: readonly string[];
 }
 
 export class GitRepo {
@@ -169,39 +204,166 @@ export class GitRepo {
   }
 
   /**
-   * PR mode: build one commit on top of the tracked branch holding `changes` (plus, with carryOver, the
-   * changes the branch already proposes and the base does not hold yet) and force-update `branch` to it.
-   * Nothing is pushed when the base already holds everything or the branch already holds this proposal.
+   * PR mode: propose `changes` (plus, with carryOver, the changes the branch already proposes and the
+   * base does not hold yet) on `branch`. While the branch holds only kube-latch's commits, it is
+   * force-updated (with a lease on the tip just fetched) to one commit on top of the tracked branch.
+   * When it holds anyone else's commit, the new edits go in a commit on top of the branch tip, pushed
+   * without force: nothing on the branch is lost, and a value someone else set there is kept. Nothing is
+   * pushed when the base already holds everything or the branch already holds this proposal.
    */
-  commitToBranch(changes: readonly Change[], branch: string, o: WriteOptions & { carryOver?: boolean } = {}): Promise<BranchResult> {
+  commitToBranch(changes: readonly Change[], branch: string, o: BranchOptions = {}): Promise<BranchResult> {
     return this.exclusive(() => this.restoringBase(async () => {
       const max = this.opts.retry?.maxAttempts ?? 8;
+      const carryOver = o.carryOver !== false;
       for (let attempt = 1; ; attempt++) {
         await this.syncUnlocked();
         const tip = await this.fetchBranch(branch);
-        const carried = tip && o.carryOver !== false ? parseTrailers((await this.git(['log', '-1', '--format=%B', tip])).stdout) : [];
-        const all = dedupe([...carried, ...changes]);
+        const history: BranchHistory = tip ? await this.branchHistory(tip) : { carried: [], rejected: [], others: [] };
+        // A branch still at the head of its closed or merged PR is finished: start over on the base. A
+        // merged PR's commits are in the base; a closed one's stay reachable through the provider's
+        // refs/pull/N/head (GitLab: refs/merge-requests/N/head), and what it proposed is rejected.
+        const ended = tip !== undefined && o.ended?.headSha === tip ? o.ended : undefined;
+        const carried = carryOver && !ended ? history.carried : [];
+        const others = ended ? [] : history.others;
+        // Rejections hold for one-off branches too: a closed revert PR is not opened again either.
+        const closedNow = ended && !ended.merged ? history.carried : [];
+
+        // Rejections in force: recorded or just made, still computed from what the base declares, and
+        // not superseded by a proposal of another value for the same target.
+        const proposesOther = (r: Change) => [...carried, ...changes].some((c) => changeKey(c) === changeKey(r) && c.value !== r.value);
+        const rejections = dedupe([...history.rejected, ...closedNow]).filter((r) => this.stillRejected(r) && !proposesOther(r));
+        const rejectionOf = (c: Change) => rejections.find((r) => changeKey(r) === changeKey(c) && r.value === c.value);
+        const isRejected = (c: Change) => rejectionOf(c) !== undefined;
+        const why = (c: Change) =>
+          `not proposed: a human closed ${ended && closedNow.includes(rejectionOf(c)!) ? ended.url : 'a pull request that proposed it'} without merging it; ` +
+          'kube-latch proposes it again only once git declares another value';
+        const rejected: ChangeOutcome[] = [
+          ...closedNow.filter((c) => rejections.includes(c) && !changes.some((x) => changeKey(x) === changeKey(c))),
+          ...changes.filter(isRejected),
+        ].map((change) => ({ change, status: 'rejected', reason: why(change) }));
+
+        const all = dedupe([...carried, ...changes.filter((c) => !isRejected(c))]);
         const { outcomes, files } = await applyChanges(this.workTree, this.index, all);
         for (const f of files) this.dirty.add(f);
-        const mine = outcomes.filter((x) => changes.includes(x.change));
+        const mineOf = (list: readonly ChangeOutcome[]) => changes.map((c) => list.find((x) => x.change === c) ?? rejected.find((x) => x.change === c)!).filter(Boolean);
         const written = outcomes.filter((x) => x.status === 'written');
-        if (written.length === 0) return { status: 'unchanged', branch, outcomes: mine, proposed: [], attempts: attempt - 1 };
-        const message = commitMessage(written);
-        const commit = await this.commit(files, renderMessage(message, written.map((x) => x.change)));
-        if (tip && (await this.sameProposal(tip))) {
-          return { status: 'up-to-date', branch, commit: tip, message, outcomes: mine, proposed: written, attempts: attempt - 1 };
+        const result = { branch, rejected, others, attempts: attempt - 1 };
+        if (written.length === 0) return { ...result, status: 'unchanged', outcomes: mineOf(outcomes), proposed: [] };
+
+        if (others.length > 0) {
+          const on = await this.onTopOf(tip!, branch, changes, written, history.carried);
+          const done = { ...result, outcomes: mineOf(outcomes.map((x) => on.overrides.get(x.change) ?? x)), proposed: on.proposed, ...(on.proposed.length ? { message: commitMessage(on.proposed) } : {}) };
+          if (on.files.length === 0) return { ...done, status: 'up-to-date', commit: tip };
+          const commit = await this.commit(on.files, renderMessage(commitMessage(on.written), on.written.map((x) => x.change), rejections));
+          await this.opts.beforePush?.(attempt);
+          if (o.mayPush && !o.mayPush()) return { ...done, status: 'not-leader' };
+          // A plain push of a descendant of the tip: it can never discard a commit.
+          const r = await this.git(['push', '--porcelain', 'origin', `HEAD:refs/heads/${branch}`], true);
+          if (r.code === 0) {
+            this.log?.info({ commit, branch, attempts: attempt, changes: on.written.length, others: others.length }, `${branch} holds commits by others; built on them`);
+            return { ...done, status: 'pushed', commit, attempts: attempt };
+          }
+          await this.afterRejectedPush(`push to ${branch}`, r, attempt, max);
+          continue;
         }
+
+        const message = commitMessage(written);
+        const done = { ...result, message, outcomes: mineOf(outcomes), proposed: written };
+        const commit = await this.commit(files, renderMessage(message, written.map((x) => x.change), rejections));
+        if (tip && (await this.sameProposal(tip))) return { ...done, status: 'up-to-date', commit: tip };
         await this.opts.beforePush?.(attempt);
-        if (o.mayPush && !o.mayPush()) return { status: 'not-leader', branch, outcomes: mine, proposed: written, attempts: attempt - 1 };
+        if (o.mayPush && !o.mayPush()) return { ...done, status: 'not-leader' };
+        // The lease is the tip whose history was just read: a commit pushed since by anyone fails it,
+        // and the next attempt sees that commit and builds on it.
         const lease = `--force-with-lease=refs/heads/${branch}:${tip ?? ''}`;
         const r = await this.git(['push', '--porcelain', lease, 'origin', `HEAD:refs/heads/${branch}`], true);
         if (r.code === 0) {
           this.log?.info({ commit, branch, attempts: attempt, changes: written.length }, message.title);
-          return { status: 'pushed', branch, commit, message, outcomes: mine, proposed: written, attempts: attempt };
+          return { ...done, status: 'pushed', commit, attempts: attempt };
         }
         await this.afterRejectedPush(`push to ${branch}`, r, attempt, max);
       }
     }));
+  }
+
+  /**
+   * The branch holds others' commits: check out its tip and apply there the caller's changes that the
+   * base does not hold. A carried change is never re-applied (the tip holds it, or someone changed it on
+   * purpose), and a caller's change is applied only where the tip still holds the base's value or the
+   * value kube-latch proposed before; another value there is someone's decision and is kept ('stale').
+   */
+  private async onTopOf(tip: string, branch: string, changes: readonly Change[], written: readonly ChangeOutcome[], history: readonly Change[]) {
+    await this.checkoutUnlocked(tip);
+    const lastProposed = new Map(history.map((c) => [changeKey(c), c.value] as const));
+    const outcomes = new Map<Change, ChangeOutcome>();
+    const toApply = new Map<Change, Change>();
+    for (const x of written) {
+      const c = x.change;
+      if (!changes.includes(c)) continue;
+      if (c.type === 'field') {
+        toApply.set(c, c);
+        continue;
+      }
+      const loc = this.index.locate(c.ref);
+      if (loc.state !== 'located' || loc.value === c.value) {
+        toApply.set(c, { ...c, declared: undefined });
+      } else if (loc.value === x.from || loc.value === lastProposed.get(changeKey(c))) {
+        toApply.set(c, { ...c, declared: loc.value });
+      } else {
+        outcomes.set(c, { ...x, status: 'stale', reason: `${branch} holds ${loc.value} at ${loc.file}:${loc.line}, set there by someone else; kept` });
+      }
+    }
+    const applied = await applyChanges(this.workTree, this.index, [...toApply.values()]);
+    for (const f of applied.files) this.dirty.add(f);
+    const onTip = new Map([...toApply].map(([orig, sent]) => [orig, applied.outcomes.find((a) => a.change === sent)!] as const));
+    for (const [orig, a] of onTip) {
+      if (a.status !== 'written' && a.status !== 'already') outcomes.set(orig, { ...a, change: orig, reason: `on ${branch}: ${a.reason ?? a.status}` });
+    }
+    const newly = [...onTip].filter(([, a]) => a.status === 'written').map(([orig, a]) => ({ ...a, change: orig }));
+    // The proposal is what the branch now holds of everything kube-latch proposes, told against the base.
+    const proposed = written.filter((x) => !outcomes.has(x.change) && this.holds(x.change));
+    return { overrides: outcomes, files: applied.files, written: newly, proposed };
+  }
+
+  /** The work tree now holds the change's value. */
+  private holds(c: Change): boolean {
+    if (c.type === 'replicas') {
+      const loc = this.index.locate(c.ref);
+      return loc.state === 'located' && loc.value === c.value;
+    }
+    const doc = this.index.locateDocument(c.ref);
+    if (doc.state !== 'located') return false;
+    try {
+      return getScalar(readFileSync(join(this.workTree, doc.file), 'utf8'), doc.docIndex, c.path) === c.value;
+    } catch {
+      return false;
+    }
+  }
+
+  /** A recorded rejection holds while the base still declares what the change was computed from. */
+  private stillRejected(r: Change): boolean {
+    if (r.type !== 'replicas') return true;
+    const loc = this.index.locate(r.ref);
+    return loc.state === 'located' && loc.value !== r.value && (r.declared === undefined || loc.value === r.declared);
+  }
+
+  /** base..tip, oldest first. kube-latch's commits carry its trailers and its committer identity. */
+  private async branchHistory(tip: string): Promise<BranchHistory> {
+    const r = await this.must('log', ['log', '--reverse', '--format=%H%x1f%ce%x1f%B%x1e', `refs/remotes/origin/${this.branch}..${tip}`]);
+    const carried: Change[] = [];
+    const rejected: Change[] = [];
+    const others: string[] = [];
+    for (const rec of r.stdout.split('\x1e')) {
+      const [sha, committer, body] = rec.replace(/^\n/, '').split('\x1f');
+      if (!sha || body === undefined) continue;
+      const proposed = parseTrailers(body);
+      const refused = parseRejected(body);
+      if (committer === this.author.email && proposed.length + refused.length > 0) {
+        carried.push(...proposed);
+        rejected.push(...refused);
+      } else others.push(sha);
+    }
+    return { carried: dedupe(carried), rejected: dedupe(rejected), others };
   }
 
   /**
@@ -283,9 +445,18 @@ export class GitRepo {
   }
 
   /** Hard-resets the work tree to the last fetched tip of the tracked branch and updates the index. */
-  private async resetUnlocked(): Promise<SyncResult> {
+  private resetUnlocked(): Promise<SyncResult> {
+    return this.moveTo(['checkout', '-q', '-f', '-B', this.branch, `refs/remotes/origin/${this.branch}`]);
+  }
+
+  /** Checks out `rev` detached (a PR branch tip) and updates the index; the next reset goes back. */
+  private checkoutUnlocked(rev: string): Promise<SyncResult> {
+    return this.moveTo(['checkout', '-q', '-f', '--detach', rev]);
+  }
+
+  private async moveTo(checkout: string[]): Promise<SyncResult> {
     const prev = await this.revParse('HEAD');
-    await this.must('reset', ['checkout', '-q', '-f', '-B', this.branch, `refs/remotes/origin/${this.branch}`]);
+    await this.must('reset', checkout);
     await this.must('reset', ['clean', '-q', '-ffd']);
     const head = (await this.revParse('HEAD'))!;
     let reindexed: number;

@@ -517,6 +517,11 @@ export class Engine {
           });
         }
       }
+      for (const n of result.notices ?? []) {
+        const t = this.tracked.get(refKey(n.ref));
+        if (t) this.events.record(eventTarget(t.obs), { type: n.type, reason: n.reason, message: n.message });
+        this.log.info({ workload: refKey(n.ref), reason: n.reason }, n.message);
+      }
       if (result.written.length > 0) this.metrics.lastPush.set(this.clock.now() / 1000);
       this.log.info(
         { written: result.written.length, unchanged: result.unchanged.length, revision: result.revision },
@@ -536,7 +541,8 @@ export class Engine {
     const key = refKey(r.latch.ref);
     this.metrics.latchesNotWritten.inc({ outcome: r.outcome });
     const fields = { workload: key, outcome: r.outcome, from: r.latch.from, to: r.latch.to, candidates: r.candidates };
-    if (r.outcome === 'stale') return this.log.info(fields, `latch not written: ${r.reason}`);
+    // git moving under a latch is routine; a rejected latch already has its notice (LatchRejected)
+    if (r.outcome === 'stale' || r.outcome === 'rejected') return this.log.info(fields, `latch not written: ${r.reason}`);
     this.log.warn(fields, `latch not written: ${r.reason}`);
     const t = this.tracked.get(key);
     if (!t) return;

@@ -90,7 +90,7 @@ export interface WriteOptions {
 export interface RefusedLatch {
   readonly latch: DueLatch;
   /** stale: git holds another value than the latch's `from`; ambiguous/unlocated: the location changed; error: the edit was refused */
-  readonly outcome: 'stale' | 'ambiguous' | 'unlocated' | 'error';
+  readonly outcome: 'stale' | 'rejected' | 'ambiguous' | 'unlocated' | 'error';
   /** one line naming file:line where known */
   readonly reason: string;
   /** the places that matched (`file:line`), for ambiguous and unlocated */
@@ -108,9 +108,19 @@ export type WriteResult =
       readonly refused?: readonly RefusedLatch[];
       /** commit id, or PR URL in pr mode; absent when nothing was committed */
       readonly revision?: string;
+      /** things to say on workloads as Events, e.g. a latch not proposed because a human closed its PR */
+      readonly notices?: readonly WriteNotice[];
     }
   | { readonly ok: false; readonly notLeader: true }
   | { readonly ok: false; readonly notLeader?: false; readonly error: string };
+
+/** An Event the write asks for on one workload (pr mode: a rejected latch, a value a reviewer set on the branch). */
+export interface WriteNotice {
+  readonly ref: WorkloadRef;
+  readonly type: 'Normal' | 'Warning';
+  readonly reason: string;
+  readonly message: string;
+}
 
 export interface GitState {
   /** Fetch the remote and reindex what changed. Rejects when the remote is unreachable. */

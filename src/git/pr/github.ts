@@ -1,5 +1,5 @@
 // GitHub pull requests through the REST API (only these endpoints):
-//   GET   /repos/{owner}/{repo}/pulls?head={owner}:{branch}&state=open
+//   GET   /repos/{owner}/{repo}/pulls?head={owner}:{branch}&base={base}&state=all&sort=created&direction=desc&per_page=100
 //   POST  /repos/{owner}/{repo}/pulls            {title, head, base, body}
 //   PATCH /repos/{owner}/{repo}/pulls/{number}   {title, body}
 import { apiError, callApi, type ApiOptions, type ApiResponse } from './http.ts';
@@ -26,12 +26,25 @@ export class GitHubPullRequests implements PullRequests {
     this.name = m[2]!;
   }
 
-  async findOpen(head: string): Promise<PullRequest | null> {
-    const q = `head=${encodeURIComponent(`${this.owner}:${head}`)}&state=open`;
+  async find(head: string, base: string): Promise<PullRequest | null> {
+    // `head=owner:branch` leaves out forks' branches of the same name, `base` other targets; the answer
+    // is checked again, so that a proxy or an API that ignored a filter cannot make us adopt a stranger's PR.
+    const q = new URLSearchParams({ head: `${this.owner}:${head}`, base, state: 'all', sort: 'created', direction: 'desc', per_page: '100' });
     const r = await this.call('GET', `/pulls?${q}`);
     if (r.status !== 200 || !Array.isArray(r.json)) throw apiError(`list pull requests for ${head}`, r);
-    const found = (r.json as unknown[]).map(toPr).filter((p): p is PullRequest => p !== null);
-    return found[0] ?? null;
+    const mine = (r.json as unknown[]).filter((j) => this.isOurs(j, head, base)).map(toPr).filter((p): p is PullRequest => p !== null);
+    return mine.find((p) => p.state === 'open') ?? mine[0] ?? null;
+  }
+
+  /** head is `branch` in this repository (not a fork) and base is `base` in this repository. */
+  private isOurs(j: unknown, head: string, base: string): boolean {
+    const o = j as { head?: { ref?: unknown; repo?: { full_name?: unknown } | null }; base?: { ref?: unknown; repo?: { full_name?: unknown } | null } } | null;
+    const self = `${this.owner}/${this.name}`.toLowerCase();
+    const repoOf = (side: { repo?: { full_name?: unknown } | null } | undefined) => {
+      const name = side?.repo?.full_name;
+      return typeof name === 'string' ? name.toLowerCase() : undefined;
+    };
+    return o?.head?.ref === head && o.base?.ref === base && repoOf(o.head) === self && repoOf(o.base) === self;
   }
 
   async create(spec: PullRequestSpec): Promise<PullRequest> {
@@ -61,5 +74,8 @@ export class GitHubPullRequests implements PullRequests {
 function toPr(j: unknown): PullRequest | null {
   if (typeof j !== 'object' || j === null) return null;
   const o = j as Record<string, unknown>;
-  return typeof o['number'] === 'number' && typeof o['html_url'] === 'string' ? { number: o['number'], url: o['html_url'] } : null;
+  if (typeof o['number'] !== 'number' || typeof o['html_url'] !== 'string') return null;
+  const sha = (o['head'] as { sha?: unknown } | undefined)?.sha;
+  const state = o['state'] === 'open' ? 'open' : o['merged_at'] ? 'merged' : 'closed';
+  return { number: o['number'], url: o['html_url'], state, ...(typeof sha === 'string' ? { headSha: sha } : {}) };
 }

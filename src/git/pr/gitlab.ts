@@ -1,5 +1,5 @@
 // GitLab merge requests through the REST API v4 (only these endpoints):
-//   GET  /projects/{id}/merge_requests?source_branch={branch}&state=opened
+//   GET  /projects/{id}/merge_requests?source_branch={branch}&target_branch={base}&state=all&order_by=created_at&sort=desc&per_page=100
 //   POST /projects/{id}/merge_requests         {source_branch, target_branch, title, description}
 //   PUT  /projects/{id}/merge_requests/{iid}   {title, description}
 // {id} is the numeric project id or the URL-encoded path `group/sub/project`.
@@ -24,11 +24,14 @@ export class GitLabMergeRequests implements PullRequests {
     this.id = encodeURIComponent(o.project);
   }
 
-  async findOpen(head: string): Promise<PullRequest | null> {
-    const r = await this.call('GET', `/merge_requests?source_branch=${encodeURIComponent(head)}&state=opened`);
+  async find(head: string, base: string): Promise<PullRequest | null> {
+    // The list holds every MR into this project, forks' included: a fork's MR from a branch of the same
+    // name has another source_project_id, and is never ours. Filters are checked again on the answer.
+    const q = new URLSearchParams({ source_branch: head, target_branch: base, state: 'all', order_by: 'created_at', sort: 'desc', per_page: '100' });
+    const r = await this.call('GET', `/merge_requests?${q}`);
     if (r.status !== 200 || !Array.isArray(r.json)) throw apiError(`list merge requests for ${head}`, r);
-    const found = (r.json as unknown[]).map(toMr).filter((p): p is PullRequest => p !== null);
-    return found[0] ?? null;
+    const mine = (r.json as unknown[]).filter((j) => isOurs(j, head, base)).map(toMr).filter((p): p is PullRequest => p !== null);
+    return mine.find((p) => p.state === 'open') ?? mine[0] ?? null;
   }
 
   async create(spec: PullRequestSpec): Promise<PullRequest> {
@@ -55,8 +58,19 @@ export class GitLabMergeRequests implements PullRequests {
   }
 }
 
+/** From `head` into `base` within one project: source_project_id is the target project (this one). */
+function isOurs(j: unknown, head: string, base: string): boolean {
+  if (typeof j !== 'object' || j === null) return false;
+  const o = j as Record<string, unknown>;
+  const src = o['source_project_id'];
+  return o['source_branch'] === head && o['target_branch'] === base && typeof src === 'number' && src === o['target_project_id'];
+}
+
 function toMr(j: unknown): PullRequest | null {
   if (typeof j !== 'object' || j === null) return null;
   const o = j as Record<string, unknown>;
-  return typeof o['iid'] === 'number' && typeof o['web_url'] === 'string' ? { number: o['iid'], url: o['web_url'] } : null;
+  if (typeof o['iid'] !== 'number' || typeof o['web_url'] !== 'string') return null;
+  // 'locked' is an MR being merged right now: still open.
+  const state = o['state'] === 'merged' ? 'merged' : o['state'] === 'closed' ? 'closed' : 'open';
+  return { number: o['iid'], url: o['web_url'], state, ...(typeof o['sha'] === 'string' ? { headSha: o['sha'] } : {}) };
 }

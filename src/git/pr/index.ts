@@ -1,7 +1,10 @@
 // PR mode (DESIGN §4): one stable branch per cluster, `kube-latch/<cluster>`, force-updated with one
-// commit on top of the tracked branch, and a single open PR/MR for it, created or updated (never a
-// second one: the open PR is looked up by its head branch first). proposeChanges() with carryOver:false
-// and its own branch opens a separate PR, e.g. the rollout feature's "revert failed rollout".
+// commit on top of the tracked branch while it holds only kube-latch's commits (built on, never
+// overwritten, once someone else pushed to it), and a single open PR/MR for it, created or updated
+// (never a second one: the PR from this repository's branch into the tracked branch is looked up
+// first). A PR closed without merging is a rejection: its latches are not proposed again.
+// proposeChanges() with carryOver:false and its own branch opens a separate PR, e.g. the rollout
+// feature's "revert failed rollout".
 import type { ChangeOutcome, Change } from '../changes.ts';
 import { pullRequestBody } from '../message.ts';
 import type { GitRepo } from '../repo.ts';
@@ -64,16 +67,16 @@ export function workloadBranch(cluster: string, purpose: string, ref: { namespac
   return clusterBranch(`${cluster}-${purpose}-${ref.namespace}-${ref.name}`);
 }
 
-/** Updates the open PR for spec.head, or creates one; a concurrent create (422/409) falls back to update. */
+/** Updates the open PR from spec.head into spec.base, or creates one; a concurrent create (422/409) falls back to update. */
 export async function upsertPullRequest(prs: PullRequests, spec: PullRequestSpec): Promise<{ pr: PullRequest; action: 'created' | 'updated' }> {
-  const open = await prs.findOpen(spec.head);
-  if (open) return { pr: await prs.update(open, spec), action: 'updated' };
+  const found = await prs.find(spec.head, spec.base);
+  if (found?.state === 'open') return { pr: await prs.update(found, spec), action: 'updated' };
   try {
     return { pr: await prs.create(spec), action: 'created' };
   } catch (err) {
     if (!(err instanceof ApiError) || (err.status !== 422 && err.status !== 409)) throw err;
-    const raced = await prs.findOpen(spec.head);
-    if (!raced) throw err;
+    const raced = await prs.find(spec.head, spec.base);
+    if (raced?.state !== 'open') throw err;
     return { pr: await prs.update(raced, spec), action: 'updated' };
   }
 }
@@ -102,12 +105,26 @@ export interface ProposeResult {
   readonly outcomes: readonly ChangeOutcome[];
   /** everything the branch proposes */
   readonly proposed: readonly ChangeOutcome[];
+  /** withheld because a human closed a PR that proposed them (see BranchResult.rejected) */
+  readonly rejected: readonly ChangeOutcome[];
+  /** commits on the branch that kube-latch did not write (built on, never discarded) */
+  readonly others: readonly string[];
+  /** push attempts made (1 without a race) */
+  readonly attempts: number;
 }
 
 export async function proposeChanges(repo: GitRepo, prs: PullRequests, changes: readonly Change[], o: ProposeOptions): Promise<ProposeResult> {
-  const res = await repo.commitToBranch(changes, o.branch, { carryOver: o.carryOver ?? true, ...(o.mayPush ? { mayPush: o.mayPush } : {}) });
-  const base = { outcomes: res.outcomes, proposed: res.proposed, ...(res.commit ? { commit: res.commit } : {}) };
-  if (res.status === 'unchanged' || res.status === 'not-leader') return { status: res.status, ...base };
+  // How the branch's last PR ended decides whether the branch starts over (merged, or closed: rejected).
+  const last = await prs.find(o.branch, repo.branch);
+  const ended = last && last.state !== 'open' && last.headSha ? { headSha: last.headSha, merged: last.state === 'merged', url: last.url } : undefined;
+  const res = await repo.commitToBranch(changes, o.branch, {
+    carryOver: o.carryOver ?? true,
+    ended,
+    ...(o.mayPush ? { mayPush: o.mayPush } : {}),
+  });
+  const base = { outcomes: res.outcomes, proposed: res.proposed, rejected: res.rejected, others: res.others, attempts: res.attempts, ...(res.commit ? { commit: res.commit } : {}) };
+  // Nothing of ours left on the branch (others changed every value): leave their PR as it is.
+  if (res.status === 'unchanged' || res.status === 'not-leader' || res.proposed.length === 0) return { status: res.status, ...base };
   if (o.mayPush && !o.mayPush()) return { status: 'not-leader', ...base };
   const { pr, action } = await upsertPullRequest(prs, {
     head: o.branch,

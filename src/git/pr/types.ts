@@ -4,6 +4,10 @@ export interface PullRequest {
   /** GitHub number, GitLab iid */
   readonly number: number;
   readonly url: string;
+  /** merged: accepted into the target; closed: closed without merging (a human rejected it) */
+  readonly state: 'open' | 'closed' | 'merged';
+  /** the head commit the PR points at (for a closed PR, the branch tip when it was closed) */
+  readonly headSha?: string | undefined;
 }
 
 export interface PullRequestSpec {
@@ -17,8 +21,11 @@ export interface PullRequestSpec {
 
 export interface PullRequests {
   readonly provider: 'github' | 'gitlab';
-  /** the open PR/MR whose source is `head`, or null */
-  findOpen(head: string): Promise<PullRequest | null>;
+  /**
+   * The PR/MR from `head` in this very repository/project (never a fork's branch of the same name) into
+   * `base`: the open one if there is one, else the most recent closed or merged one, else null.
+   */
+  find(head: string, base: string): Promise<PullRequest | null>;
   create(spec: PullRequestSpec): Promise<PullRequest>;
   update(pr: PullRequest, spec: Pick<PullRequestSpec, 'title' | 'body'>): Promise<PullRequest>;
 }

@@ -158,7 +158,7 @@ for (const p of providers) {
       let first = true;
       const racy: PullRequests = {
         provider: prs.provider,
-        findOpen: async (head) => (first ? ((first = false), null) : prs.findOpen(head)),
+        find: async (head, base) => (first ? ((first = false), null) : prs.find(head, base)),
         create: (s) => prs.create(s),
         update: (pr, s) => prs.update(pr, s),
       };
@@ -172,7 +172,7 @@ for (const p of providers) {
       const badFile = join(root, 'bad-token');
       await writeFile(badFile, 'wrong-token-abcdef');
       const bad = p.client(stub, badFile, tls.ca);
-      await assert.rejects(bad.findOpen(branch), (e: unknown) => {
+      await assert.rejects(bad.find(branch, 'main'), (e: unknown) => {
         assert.ok(e instanceof ApiError);
         assert.equal(e.status, 401);
         assert.ok(!e.message.includes('wrong-token-abcdef') && !e.message.includes('\n'));
@@ -198,6 +198,6 @@ for (const p of providers) {
 describe('PR clients refuse a non-TLS API URL', () => {
   it('http:// is refused before any request', async () => {
     const c = new GitHubPullRequests({ apiUrl: 'http://127.0.0.1:1', tokenFile: '/nonexistent', repo: 'a/b' });
-    await assert.rejects(c.findOpen('x'), /--api-url must be https/);
+    await assert.rejects(c.find('x', 'main'), /--api-url must be https/);
   });
 });

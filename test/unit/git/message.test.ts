@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ChangeOutcome } from '../../../src/git/changes.ts';
-import { commitMessage, parseTrailers, pullRequestBody, renderMessage } from '../../../src/git/message.ts';
+import { commitMessage, parseRejected, parseTrailers, pullRequestBody, renderMessage } from '../../../src/git/message.ts';
 
 const web: ChangeOutcome = {
   change: { type: 'replicas', ref: { namespace: 'prod', kind: 'Deployment', name: 'web' }, value: 50, live: 47, band: { lo: 10, hi: 40 }, declared: 20 },
@@ -54,6 +54,13 @@ describe('trailers', () => {
     const text = renderMessage(commitMessage([web, api, rollout]), [web.change, api.change, rollout.change]);
     assert.ok(text.startsWith('kube-latch: 3 changes\n\n'));
     assert.deepEqual(parseTrailers(text), [web.change, api.change, rollout.change]);
+  });
+  it('rejected changes are their own trailers: kept apart from the proposed ones', () => {
+    const text = renderMessage(commitMessage([api]), [api.change], [web.change]);
+    assert.deepEqual(parseTrailers(text), [api.change]);
+    assert.deepEqual(parseRejected(text), [web.change]);
+    assert.match(text, /\nKube-Latch-Change: .*\nKube-Latch-Rejected: /);
+    assert.deepEqual(parseRejected(renderMessage(commitMessage([api]), [api.change])), []);
   });
   it('a push-mode message has none', () => {
     assert.deepEqual(parseTrailers(renderMessage(commitMessage([web]))), []);

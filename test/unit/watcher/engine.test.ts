@@ -6,6 +6,7 @@ import { ManualClock } from '../../../src/watcher/clock.ts';
 import { Engine, type EngineConfig } from '../../../src/watcher/engine.ts';
 import { WatcherMetrics } from '../../../src/watcher/metrics.ts';
 import { deployment, FakeEvents, FakeGit, FakeLeadership, silent } from './fakes.ts';
+import type { DueLatch, WriteResult } from '../../../src/watcher/types.ts';
 
 const S = 1000;
 
@@ -510,3 +511,31 @@ for (const c of refusals) {
     await r.engine.stop();
   });
 }
+
+test('engine: notices from a write (pr mode: a latch a human rejected) become Events on the workload, and the latch is not recorded as written', async () => {
+  // A PR-mode git that refuses every latch as rejected, as proposeChanges does after a human closed the PR.
+  class RejectingGit extends FakeGit {
+    override async write(latches: readonly DueLatch[]): Promise<WriteResult> {
+      this.writes.push([...latches]);
+      return {
+        ok: true,
+        written: [],
+        unchanged: [],
+        notices: latches.map((l) => ({ ref: l.ref, type: 'Normal' as const, reason: 'LatchRejected', message: `kube-latch: replicas ${l.to} not proposed: a human closed it` })),
+      };
+    }
+  }
+  const git = new RejectingGit();
+  const r = await rig({}, { git });
+  git.set(web.ref, 20);
+  r.engine.upsertWorkload(deployment('web', 47));
+  await r.clock.advance(70 * S);
+  assert.equal(git.writes.length, 1);
+  const rejected = r.events.events.filter((e) => e.reason === 'LatchRejected');
+  assert.equal(rejected.length, 1);
+  assert.equal(rejected[0]!.target.uid, 'uid-prod-web');
+  assert.match(rejected[0]!.message, /replicas 50 not proposed/);
+  assert.equal(r.events.events.filter((e) => e.reason === 'LatchWritten').length, 0);
+  assert.ok(!(await metric(r.metrics, 'kube_latch_watcher_latches_total', { direction: 'up' })), 'no latch counted');
+  await r.engine.stop();
+});
