@@ -31,7 +31,7 @@ const MAX_KIND_LABELS = 32;
  * Why the server dropped a request or connection. `body-budget` and `max-connections` can hit the
  * apiserver itself, which then admits unmutated (failurePolicy: Ignore): alert on any of them.
  */
-export const SHED_REASONS = ['body-budget', 'max-connections', 'handshake-timeout', 'request-timeout', 'no-request'] as const;
+export const SHED_REASONS = ['body-budget', 'max-connections', 'handshake-timeout', 'request-timeout'] as const;
 export type ShedReason = (typeof SHED_REASONS)[number];
 
 export interface MetricsOptions {
@@ -78,7 +78,7 @@ export function createWebhookMetrics(opts: MetricsOptions = {}): WebhookMetrics 
 
   const shed = new Counter({
     name: 'kube_latch_webhook_shed_total',
-    help: 'Requests answered 503 because the body budget was full (body-budget), and connections closed by a limit: max-connections, handshake-timeout, request-timeout (headers or body not in time, 408), no-request (TLS done, no request within the idle timeout)',
+    help: 'Requests answered 503 because the body budget was full (body-budget), and connections closed by a limit: max-connections (closed on accept), handshake-timeout, request-timeout (headers or body not in time, 408; also a connection that never sends a request)',
     labelNames: ['reason'] as const,
     registers: [registry],
   });

@@ -27,8 +27,8 @@ const MIN_TLS_VERSION = 'TLSv1.2';
  * What one hostile client, or many, can make the server hold. The apiserver calls with a 5 s deadline
  * (timeoutSeconds: 5) and abandons the call after it, so nothing useful arrives later than that; it keeps
  * connections for reuse and closes them after 90 s idle, so the server waits longer than that before it
- * closes an idle one (a close racing the apiserver's next POST would fail that call, and Go does not retry
- * a POST). docs/security.md explains each default.
+ * closes a kept-alive one (a close racing the apiserver's next POST would fail that call, and Go does not
+ * retry a POST). docs/security.md explains each default.
  */
 export interface ServerLimits {
   /** TCP connections open at once on the HTTPS port; more are closed on accept */
@@ -37,11 +37,11 @@ export interface ServerLimits {
   maxBufferedBytes: number;
   /** time from TCP accept to a finished TLS handshake */
   tlsHandshakeTimeoutMs: number;
-  /** time from a request's first byte to its last header line */
+  /** time from a request's first byte (for a connection's first request: from the handshake) to its headers */
   headersTimeoutMs: number;
   /** time from a request's first byte to its last body byte */
   requestTimeoutMs: number;
-  /** how long a connection may carry no request: before its first one, and between requests */
+  /** how long a kept-alive connection may wait for its next request (before the first: headersTimeoutMs) */
   idleTimeoutMs: number;
 }
 
@@ -355,25 +355,16 @@ export async function startWebhook(opts: WebhookOptions): Promise<WebhookHandle>
     log.debug({ err: err.message }, 'TLS handshake failed');
   });
   https.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, metrics));
-  // Connections that finished a handshake but never sent a request are not "idle" to node's http layer:
-  // neither its keep-alive timeout nor closeIdleConnections() applies to them (the apiserver dials ahead like
-  // this, and so does a client that wants to hold a socket for free). Each gets the idle timeout, and
-  // shutdown closes them.
-  const unused = new Map<Socket, NodeJS.Timeout>();
+  // Connections that finished a handshake but never sent a request are not "idle" to node's http layer,
+  // so closeIdleConnections() leaves them and shutdown would wait for their timeout (the apiserver dials
+  // ahead like this). Track them, to close them on shutdown. (node closes one that sends nothing within
+  // the headers timeout, counted from the handshake: a 408 to the client, request-timeout here.)
+  const unused = new Set<Socket>();
   https.on('secureConnection', (s: Socket) => {
-    const timer = setTimeout(() => {
-      metrics.shed.inc({ reason: 'no-request' });
-      s.destroy();
-    }, limits.idleTimeoutMs);
-    timer.unref();
-    unused.set(s, timer);
-    s.once('close', () => forget(s));
+    unused.add(s);
+    s.once('close', () => unused.delete(s));
   });
-  const forget = (s: Socket) => {
-    clearTimeout(unused.get(s));
-    unused.delete(s);
-  };
-  https.on('request', (req: IncomingMessage) => forget(req.socket));
+  https.on('request', (req: IncomingMessage) => unused.delete(req.socket));
   const unsubscribe = opts.tls.onChange((m) => https.setSecureContext(contextOptions(m)));
 
   let closing = false;
@@ -409,7 +400,7 @@ export async function startWebhook(opts: WebhookOptions): Promise<WebhookHandle>
       });
       const closeIdle = () => {
         https.closeIdleConnections();
-        for (const s of unused.keys()) s.destroy();
+        for (const s of unused) s.destroy();
       };
       closeIdle();
       const sweep = setInterval(closeIdle, 50);

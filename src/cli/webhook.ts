@@ -27,9 +27,9 @@ export const webhookFlags: FlagSpec[] = [
   { name: 'max-connections', type: 'string', arg: 'N', help: 'TCP connections open at once on --port; more are closed on accept', default: '512' },
   { name: 'max-buffered-mib', type: 'string', arg: 'MIB', help: 'request bodies held at once, by announced length (bodies over 1 MiB get half); beyond it: 503', default: '32' },
   { name: 'tls-handshake-timeout', type: 'string', arg: 'DURATION', help: 'time from accept to a finished TLS handshake', default: '5s' },
-  { name: 'headers-timeout', type: 'string', arg: 'DURATION', help: 'time from a request\'s first byte to its headers (then 408)', default: '5s' },
+  { name: 'headers-timeout', type: 'string', arg: 'DURATION', help: 'time from a request\'s first byte (from the handshake for a connection\'s first) to its headers (then 408)', default: '5s' },
   { name: 'request-timeout', type: 'string', arg: 'DURATION', help: 'time from a request\'s first byte to its whole body (then 408)', default: '5s' },
-  { name: 'idle-timeout', type: 'string', arg: 'DURATION', help: 'a connection without a request in progress is closed after this; keep it above the apiserver\'s 90 s', default: '120s' },
+  { name: 'idle-timeout', type: 'string', arg: 'DURATION', help: 'a kept-alive connection waiting for its next request is closed after this; keep it above the apiserver\'s 90 s', default: '120s' },
   ...SELF_SIGNED_FLAGS,
 ];
 
