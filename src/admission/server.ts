@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import type { TlsMaterial, TlsSource } from '../certs/source.ts';
 import { createLogger, type Logger } from '../log.ts';
-import { createBodyBudget, type BodyBudget, type BodyReservation } from './body-budget.ts';
+import { createBodyBudget, type BodyBudget } from './body-budget.ts';
 import { decide, type DecideConfig } from './decide.ts';
 import { createWebhookMetrics, type WebhookMetrics } from './metrics.ts';
 import { parseReview, ReviewError } from './review.ts';
@@ -118,7 +118,8 @@ export function createMutateHandler(defaults: DecideConfig, opts: HandlerOptions
         refuseBody(req, res, metrics, 413, `body exceeds ${MAX_BODY_BYTES} bytes`, size);
         return;
       }
-      if (!grow(reservation, size)) {
+      // within an announced length this holds; a chunked body grows its reservation here
+      if (!reservation.grow(size)) {
         refused = true;
         chunks.length = 0;
         release();
@@ -183,11 +184,6 @@ function answer(body: Buffer, res: ServerResponse, defaults: DecideConfig, log: 
   if (decision.rule.startsWith('pass-through')) decisionLog.debug(fields, 'admission passed through');
   else if (decision.rule === 'invalid-policy') decisionLog.warn(fields, 'admission allowed with an invalid policy warning');
   else decisionLog.info(fields, 'admission decided');
-}
-
-/** A reservation covers what has arrived; a body that outgrows its Content-Length is the parser's problem. */
-function grow(reservation: BodyReservation, size: number): boolean {
-  return size <= reservation.bytes || reservation.grow(size);
 }
 
 /**
