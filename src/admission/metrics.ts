@@ -13,13 +13,26 @@ export interface WebhookMetrics {
   /** /mutate requests from first byte to last, by HTTP status ("aborted" when the client went away) */
   duration: Histogram<'code'>;
   inFlight: Gauge;
-  /** requests answered with an error status (400, 404, 405, 413, 415, 500) */
+  /** requests answered with an error status (400, 404, 405, 408, 413, 415, 500, 503) */
   rejected: Counter<'code'>;
+  /** requests and connections dropped by a limit of the server (server.ts), by the limit that dropped them */
+  shed: Counter<'reason'>;
+  /** TCP connections open on the HTTPS port */
+  openConnections: Gauge;
+  /** request body bytes reserved right now (announced or received), against --max-buffered-mib */
+  bufferedBytes: Gauge;
   /** keeps label cardinality bounded: a caller can send any kind it likes */
   kindLabel(kind: string): string;
 }
 
 const MAX_KIND_LABELS = 32;
+
+/**
+ * Why the server dropped a request or connection. `body-budget` and `max-connections` can hit the
+ * apiserver itself, which then admits unmutated (failurePolicy: Ignore): alert on any of them.
+ */
+export const SHED_REASONS = ['body-budget', 'max-connections', 'handshake-timeout', 'request-timeout'] as const;
+export type ShedReason = (typeof SHED_REASONS)[number];
 
 export interface MetricsOptions {
   /** process and Node.js metrics (CPU, memory, event loop lag, GC); default true */
@@ -63,6 +76,25 @@ export function createWebhookMetrics(opts: MetricsOptions = {}): WebhookMetrics 
     registers: [registry],
   });
 
+  const shed = new Counter({
+    name: 'kube_latch_webhook_shed_total',
+    help: 'Requests answered 503 because the body budget was full (body-budget), and connections closed by a limit: max-connections (closed on accept), handshake-timeout, request-timeout (headers or body not in time, 408; also a connection that never sends a request)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  // Every reason exists from the start, so that rate() and absent-series alerts see zeros, not gaps.
+  for (const reason of SHED_REASONS) shed.inc({ reason }, 0);
+  const openConnections = new Gauge({
+    name: 'kube_latch_webhook_open_connections',
+    help: 'TCP connections open on the HTTPS port (capped by --max-connections)',
+    registers: [registry],
+  });
+  const bufferedBytes = new Gauge({
+    name: 'kube_latch_webhook_buffered_body_bytes',
+    help: 'Request body bytes reserved now (announced Content-Length or received so far), capped by --max-buffered-mib',
+    registers: [registry],
+  });
+
   const tls = opts.tls;
   if (tls) {
     let cached: { pem: string; notAfter: number } | undefined;
@@ -86,5 +118,5 @@ export function createWebhookMetrics(opts: MetricsOptions = {}): WebhookMetrics 
     return kind;
   };
 
-  return { registry, decisions, patched, duration, inFlight, rejected, kindLabel };
+  return { registry, decisions, patched, duration, inFlight, rejected, shed, openConnections, bufferedBytes, kindLabel };
 }

@@ -4,9 +4,11 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import type { TlsMaterial, TlsSource } from '../certs/source.ts';
 import { createLogger, type Logger } from '../log.ts';
+import { createBodyBudget, type BodyBudget } from './body-budget.ts';
 import { decide, type DecideConfig } from './decide.ts';
 import { createWebhookMetrics, type WebhookMetrics } from './metrics.ts';
 import { parseReview, ReviewError } from './review.ts';
@@ -21,9 +23,42 @@ const DISCARD_LIMIT_BYTES = 16 * 1024 * 1024;
 export const MUTATE_PATH = '/mutate';
 const MIN_TLS_VERSION = 'TLSv1.2';
 
+/**
+ * What one hostile client, or many, can make the server hold. The apiserver calls with a 5 s deadline
+ * (timeoutSeconds: 5) and abandons the call after it, so nothing useful arrives later than that; it keeps
+ * connections for reuse and closes them after 90 s idle, so the server waits longer than that before it
+ * closes a kept-alive one (a close racing the apiserver's next POST would fail that call, and Go does not
+ * retry a POST). docs/security.md explains each default.
+ */
+export interface ServerLimits {
+  /** TCP connections open at once on the HTTPS port; more are closed on accept */
+  maxConnections: number;
+  /** request body bytes held at once (by announced Content-Length); beyond it a request gets 503 */
+  maxBufferedBytes: number;
+  /** time from TCP accept to a finished TLS handshake */
+  tlsHandshakeTimeoutMs: number;
+  /** time from a request's first byte (for a connection's first request: from the handshake) to its headers */
+  headersTimeoutMs: number;
+  /** time from a request's first byte to its last body byte */
+  requestTimeoutMs: number;
+  /** how long a kept-alive connection may wait for its next request (before the first: headersTimeoutMs) */
+  idleTimeoutMs: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<ServerLimits> = {
+  maxConnections: 512,
+  maxBufferedBytes: 32 * 1024 * 1024,
+  tlsHandshakeTimeoutMs: 5_000,
+  headersTimeoutMs: 5_000,
+  requestTimeoutMs: 5_000,
+  idleTimeoutMs: 120_000,
+};
+
 export interface HandlerOptions {
   log?: Logger;
   metrics?: WebhookMetrics;
+  /** bodies buffered at once; default DEFAULT_LIMITS.maxBufferedBytes */
+  budget?: BodyBudget;
 }
 
 type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -39,6 +74,8 @@ export function createMutateHandler(defaults: DecideConfig, opts: HandlerOptions
   // logger's wildcard redaction ('*.token', '*.authorization') can never match it, yet it cost a fifth
   // of the webhook's throughput (bench/variants.ts). Top-level paths keep the guard for a field added here.
   const decisionLog = log.child({}, { redact: { paths: ['token', 'authorization'], censor: '[redacted]' } });
+  const budget = opts.budget ?? createBodyBudget(DEFAULT_LIMITS.maxBufferedBytes);
+  const warnShed = shedWarner(log, budget);
 
   return function mutate(req, res) {
     const started = process.hrtime.bigint();
@@ -53,28 +90,49 @@ export function createMutateHandler(defaults: DecideConfig, opts: HandlerOptions
       req.resume();
       return sendError(res, metrics, 415, 'content-type must be application/json');
     }
-    const declared = req.headers['content-length'];
-    if (declared !== undefined && Number(declared) > MAX_BODY_BYTES) {
-      return tooLarge(req, res, metrics, 0);
+    const header = req.headers['content-length'];
+    const declared = header === undefined ? undefined : Number(header);
+    if (declared !== undefined && declared > MAX_BODY_BYTES) {
+      return refuseBody(req, res, metrics, 413, `body exceeds ${MAX_BODY_BYTES} bytes`, 0);
     }
+    // Reserve the announced length before reading any of it; a chunked body reserves as it arrives.
+    const reservation = budget.reserve(declared ?? 0);
+    if (!reservation) return shed(req, res, metrics, warnShed, 0);
+    const release = () => {
+      reservation.release();
+      metrics.bufferedBytes.set(budget.used);
+    };
+    metrics.bufferedBytes.set(budget.used);
+    res.once('close', release);
 
     const chunks: Buffer[] = [];
     let size = 0;
-    let overflow = false;
+    let refused = false;
     req.on('data', (chunk: Buffer) => {
-      if (overflow) return;
+      if (refused) return;
       size += chunk.length;
       if (size > MAX_BODY_BYTES) {
-        overflow = true;
+        refused = true;
         chunks.length = 0;
-        tooLarge(req, res, metrics, size);
+        release();
+        refuseBody(req, res, metrics, 413, `body exceeds ${MAX_BODY_BYTES} bytes`, size);
         return;
       }
+      // within an announced length this holds; a chunked body grows its reservation here
+      if (!reservation.grow(size)) {
+        refused = true;
+        chunks.length = 0;
+        release();
+        shed(req, res, metrics, warnShed, size);
+        return;
+      }
+      metrics.bufferedBytes.set(budget.used);
       chunks.push(chunk);
     });
     req.once('end', () => {
-      if (overflow) return;
+      if (refused) return;
       answer(Buffer.concat(chunks, size), res, defaults, log, decisionLog, metrics);
+      release();
     });
     // A client that resets mid-body: nothing to answer; 'close' on res settles the metrics.
     req.once('error', () => {});
@@ -128,11 +186,36 @@ function answer(body: Buffer, res: ServerResponse, defaults: DecideConfig, log: 
   else decisionLog.info(fields, 'admission decided');
 }
 
-function tooLarge(req: IncomingMessage, res: ServerResponse, metrics: WebhookMetrics, seen: number): void {
+/**
+ * 503 when the body budget is full. The apiserver counts it as a failed call and, under failurePolicy
+ * Ignore, admits the object unmutated: hence the metric (kube_latch_webhook_shed_total) and the log line.
+ */
+function shed(req: IncomingMessage, res: ServerResponse, metrics: WebhookMetrics, warn: () => void, seen: number): void {
+  metrics.shed.inc({ reason: 'body-budget' });
+  warn();
+  refuseBody(req, res, metrics, 503, 'too many request bodies buffered at once; retry', seen, { 'retry-after': '1' });
+}
+
+/** One warning per 10 s at most while shedding, with the count since the last one: a flood must not flood the log. */
+function shedWarner(log: Logger, budget: BodyBudget): () => void {
+  let last = 0;
+  let since = 0;
+  return () => {
+    since++;
+    const now = Date.now();
+    if (now - last < 10_000) return;
+    log.warn({ shed: since, bufferedBytes: budget.used, limitBytes: budget.limit }, 'body budget full: answering 503 (the apiserver admits unmutated under failurePolicy Ignore)');
+    last = now;
+    since = 0;
+  };
+}
+
+function refuseBody(req: IncomingMessage, res: ServerResponse, metrics: WebhookMetrics, code: number, message: string, seen: number, headers: Record<string, string> = {}): void {
   // Answer now, then drain what the client is still sending without keeping it; the connection is not
-  // reused. A client that goes on past the discard limit is cut off.
+  // reused. A client that goes on past the discard limit is cut off; one that stalls meets the request
+  // timeout.
   res.shouldKeepAlive = false;
-  sendError(res, metrics, 413, `body exceeds ${MAX_BODY_BYTES} bytes`);
+  sendError(res, metrics, code, message, headers);
   let discarded = seen;
   req.removeAllListeners('data');
   req.on('data', (chunk: Buffer) => {
@@ -203,6 +286,8 @@ export interface WebhookOptions {
   shutdownGraceMs?: number;
   /** process metrics on /metrics (default true) */
   defaultMetrics?: boolean;
+  /** connection, buffer and timeout limits; each unset one is DEFAULT_LIMITS' */
+  limits?: Partial<ServerLimits>;
 }
 
 export interface WebhookHandle {
@@ -220,8 +305,10 @@ export async function startWebhook(opts: WebhookOptions): Promise<WebhookHandle>
   const log = opts.log ?? createLogger('webhook');
   const host = opts.bindAddress ?? '0.0.0.0';
   const metrics = createWebhookMetrics({ defaultMetrics: opts.defaultMetrics ?? true, tls: opts.tls });
+  const limits: ServerLimits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const budget = createBodyBudget(limits.maxBufferedBytes);
   const app = createWebhookApp(opts.defaults ?? {}, { log, metrics });
-  const mutate = createMutateHandler(opts.defaults ?? {}, { log, metrics });
+  const mutate = createMutateHandler(opts.defaults ?? {}, { log, metrics, budget });
   // The apiserver's POST /mutate (it appends ?timeout=5s) skips express: its router, per-request
   // prototype swap and lazy query parsing cost about as much as the decision itself. Every other
   // request, including the case and trailing-slash variants that express also routes to /mutate,
@@ -242,18 +329,32 @@ export async function startWebhook(opts: WebhookOptions): Promise<WebhookHandle>
   const https: HttpsServer = createHttpsServer(
     {
       ...contextOptions(opts.tls.current()),
+      handshakeTimeout: limits.tlsHandshakeTimeoutMs,
       // The apiserver keeps connections to webhooks for up to 90 s idle; outlasting that means the client,
       // not us, closes an idle connection, so a POST never races a server-side close.
-      keepAliveTimeout: 120_000,
-      headersTimeout: 30_000,
-      requestTimeout: 30_000,
+      keepAliveTimeout: limits.idleTimeoutMs,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      // node checks both timeouts on this tick (30 s by default, far longer than the timeouts themselves)
+      connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 4))),
     },
     listener,
   );
-  https.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake failed'));
+  https.maxConnections = limits.maxConnections;
+  https.on('drop', () => metrics.shed.inc({ reason: 'max-connections' }));
+  https.on('connection', (s: Socket) => {
+    metrics.openConnections.inc();
+    s.once('close', () => metrics.openConnections.dec());
+  });
+  https.on('tlsClientError', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') metrics.shed.inc({ reason: 'handshake-timeout' });
+    log.debug({ err: err.message }, 'TLS handshake failed');
+  });
+  https.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, metrics));
   // Connections that finished a handshake but never sent a request are not "idle" to node's http layer,
-  // so closeIdleConnections() leaves them and shutdown would wait the whole grace period (the apiserver
-  // dials ahead like this). Track them, to close them on shutdown.
+  // so closeIdleConnections() leaves them and shutdown would wait for their timeout (the apiserver dials
+  // ahead like this). Track them, to close them on shutdown. (node closes one that sends nothing within
+  // the headers timeout, counted from the handshake: a 408 to the client, request-timeout here.)
   const unused = new Set<Socket>();
   https.on('secureConnection', (s: Socket) => {
     unused.add(s);
@@ -320,6 +421,27 @@ export async function startWebhook(opts: WebhookOptions): Promise<WebhookHandle>
   };
 
   return { port, metricsPort, metrics, ready, close };
+}
+
+const REQUEST_TIMEOUT_RESPONSE = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
+const HEADERS_TOO_LARGE_RESPONSE = 'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
+const BAD_REQUEST_RESPONSE = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
+
+/**
+ * node's own answer to a request it cannot parse or that ran out of time (headers or request timeout),
+ * plus the count: a listener on 'clientError' replaces node's default, so this writes the same responses.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, metrics: WebhookMetrics): void {
+  const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+  if (timedOut) metrics.shed.inc({ reason: 'request-timeout' });
+  // node's default writes nothing once a response has started on this socket (it would corrupt it)
+  const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage;
+  if (socket.writable && !inFlight?.headersSent) {
+    const code = timedOut ? '408' : err.code === 'HPE_HEADER_OVERFLOW' ? '431' : '400';
+    metrics.rejected.inc({ code });
+    socket.write(timedOut ? REQUEST_TIMEOUT_RESPONSE : code === '431' ? HEADERS_TOO_LARGE_RESPONSE : BAD_REQUEST_RESPONSE);
+  }
+  socket.destroy(err);
 }
 
 function serveHealth(req: IncomingMessage, res: ServerResponse, ready: () => boolean, metrics: WebhookMetrics): void {

@@ -4,8 +4,9 @@ import { isIP } from 'node:net';
 import { CERTS_MODES, loadTlsSource, TlsSourceError, UnsupportedCertsModeError } from '../certs/source.ts';
 import { SELF_SIGNED_FLAGS, selfSignedConfigFromFlags } from '../certs/self-signed-flags.ts';
 import { describePolicy, policyFromFlags, PolicyError, type PolicyDefaults } from '../latch/index.ts';
+import type { ServerLimits } from '../admission/server.ts';
 import { createLogger } from '../log.ts';
-import { choice, helpText, int, list, parseFlags, str, UsageError, type FlagSpec } from './flags.ts';
+import { choice, helpText, int, list, parseFlags, seconds, str, UsageError, type FlagSpec, type FlagValues } from './flags.ts';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -21,8 +22,41 @@ export const webhookFlags: FlagSpec[] = [
   { name: 'max-replicas', type: 'string', arg: 'N', help: 'default upper bound (default unbounded)' },
   { name: 'extra-workload', type: 'string', multiple: true, arg: 'GROUP/RESOURCE', help: 'another resource with spec.replicas and a scale subresource to latch, e.g. example.com/widgets' },
   { name: 'log-level', type: 'string', arg: 'LEVEL', help: `log level: ${LOG_LEVELS.join(', ')}`, default: 'info' },
+  // Limits against hostile clients (docs/security.md); the defaults fit the chart's 256Mi and the apiserver's
+  // 5 s call timeout.
+  { name: 'max-connections', type: 'string', arg: 'N', help: 'TCP connections open at once on --port; more are closed on accept', default: '512' },
+  { name: 'max-buffered-mib', type: 'string', arg: 'MIB', help: 'request bodies held at once, by announced length (bodies over 1 MiB get half); beyond it: 503', default: '32' },
+  { name: 'tls-handshake-timeout', type: 'string', arg: 'DURATION', help: 'time from accept to a finished TLS handshake', default: '5s' },
+  { name: 'headers-timeout', type: 'string', arg: 'DURATION', help: 'time from a request\'s first byte (from the handshake for a connection\'s first) to its headers (then 408)', default: '5s' },
+  { name: 'request-timeout', type: 'string', arg: 'DURATION', help: 'time from a request\'s first byte to its whole body (then 408)', default: '5s' },
+  { name: 'idle-timeout', type: 'string', arg: 'DURATION', help: 'a kept-alive connection waiting for its next request is closed after this; keep it above the apiserver\'s 90 s', default: '120s' },
   ...SELF_SIGNED_FLAGS,
 ];
+
+/** Longest timeout accepted: anything longer is a typo, not a plan. */
+const MAX_TIMEOUT_SECONDS = 3600;
+
+/** Reads the limit flags into server limits. Throws UsageError. */
+export function limitsFromFlags(f: FlagValues): ServerLimits {
+  const ms = (name: string): number => {
+    const s = seconds(f, name)!;
+    if (!(s > 0) || s > MAX_TIMEOUT_SECONDS) throw new UsageError(`--${name} must be more than 0 and at most ${MAX_TIMEOUT_SECONDS}s, got "${str(f, name)}"`);
+    return Math.max(1, Math.round(s * 1000));
+  };
+  const limits: ServerLimits = {
+    maxConnections: int(f, 'max-connections', { min: 1, max: 1_000_000 })!,
+    // the large half of the budget must hold one body of the 3 MiB cap
+    maxBufferedBytes: int(f, 'max-buffered-mib', { min: 6, max: 65_536 })! * 1024 * 1024,
+    tlsHandshakeTimeoutMs: ms('tls-handshake-timeout'),
+    headersTimeoutMs: ms('headers-timeout'),
+    requestTimeoutMs: ms('request-timeout'),
+    idleTimeoutMs: ms('idle-timeout'),
+  };
+  if (limits.headersTimeoutMs > limits.requestTimeoutMs) {
+    throw new UsageError(`--headers-timeout (${str(f, 'headers-timeout')}) must not exceed --request-timeout (${str(f, 'request-timeout')})`);
+  }
+  return limits;
+}
 
 export async function run(argv: string[]): Promise<number> {
   const f = parseFlags(webhookFlags, argv);
@@ -60,6 +94,7 @@ export async function run(argv: string[]): Promise<number> {
     if (e instanceof PolicyError) throw new UsageError(e.message);
     throw e;
   }
+  const limits = limitsFromFlags(f);
   if (isIP(bindAddress) === 0) throw new UsageError(`--bind-address must be an IP address, got "${bindAddress}"`);
   if (port !== 0 && port === metricsPort) throw new UsageError(`--port and --metrics-port must differ, both are ${port}`);
 
@@ -80,7 +115,7 @@ export async function run(argv: string[]): Promise<number> {
   // Loaded only now, so that flag errors and --help do not pay for express and prom-client.
   const { startWebhook } = await import('../admission/server.ts');
   const stopped = stopSignal();
-  const handle = await startWebhook({ port, metricsPort, bindAddress, tls, defaults, log });
+  const handle = await startWebhook({ port, metricsPort, bindAddress, tls, defaults, log, limits });
   const signal = await stopped;
   log.info({ signal }, 'shutting down: draining in-flight requests');
   await handle.close();

@@ -170,6 +170,10 @@ describe('kube-latch webhook flags', { timeout: 60_000 }, () => {
     ['an extra workload that is not GROUP/RESOURCE', ['--extra-workload', 'Widget'], {}, /--extra-workload must be GROUP\/RESOURCE/],
     ['an unknown flag', ['--nope'], {}, /nope/],
     ['a bad log level', ['--log-level', 'loud'], {}, /--log-level must be one of/],
+    ['no connections allowed', ['--max-connections', '0'], {}, /--max-connections must be at least 1/],
+    ['a body budget below one 3 MiB review per half', [], { KUBE_LATCH_MAX_BUFFERED_MIB: '4' }, /--max-buffered-mib must be at least 6/],
+    ['a request timeout of zero', ['--request-timeout', '0s'], {}, /--request-timeout must be more than 0/],
+    ['a headers timeout longer than the request timeout', [], { KUBE_LATCH_HEADERS_TIMEOUT: '30s' }, /--headers-timeout \(30s\) must not exceed --request-timeout/],
   ];
   for (const [what, args, env, err] of usage) {
     test(`exits 2 with one line for ${what}`, () => {
@@ -195,7 +199,7 @@ describe('kube-latch webhook flags', { timeout: 60_000 }, () => {
   test('--help lists every flag with its environment variable and exits 0', () => {
     const r = run(['--help']);
     assert.equal(r.code, 0);
-    for (const flag of ['port', 'metrics-port', 'bind-address', 'certs', 'cert-dir', 'ladder', 'tolerance', 'min-replicas', 'max-replicas', 'log-level']) {
+    for (const flag of ['port', 'metrics-port', 'bind-address', 'certs', 'cert-dir', 'ladder', 'tolerance', 'min-replicas', 'max-replicas', 'log-level', 'max-connections', 'max-buffered-mib', 'tls-handshake-timeout', 'headers-timeout', 'request-timeout', 'idle-timeout']) {
       assert.match(r.stdout, new RegExp(`--${flag} `));
       assert.match(r.stdout, new RegExp(`KUBE_LATCH_${flag.toUpperCase().replace(/-/g, '_')}\\]`));
     }
