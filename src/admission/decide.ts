@@ -71,7 +71,7 @@ interface Outcome {
   record?: number;
   /** the declared value whose band the warning names: d, or the remembered one when there is no d */
   ref?: number;
-  /** the watcher's latch marker: kept as oldObject had it, or removed */
+  /** the watcher's latch marker: kept (never removed, restored when the request dropped it), or removed */
   latched: 'keep' | 'remove';
   /** oldObject's latch marker */
   lat?: string;
