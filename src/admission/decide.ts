@@ -9,12 +9,14 @@ import {
   inBand,
   latch,
   resolvePolicy,
+  type Band,
   type Policy,
   type PolicyDefaults,
 } from '../latch/index.ts';
 import { rolloutWarning } from '../rollout/warning.ts';
-import { encodePatch, setAnnotation, setReplicas, type PatchOp } from './patch.ts';
-import type { AdmissionRequest, AdmissionResponse, AdmissionReview, AdmissionReviewResponse, KubeObject } from './review.ts';
+import { defaultedOneWarning } from './defaulted-one.ts';
+import { encodePatch, setAnnotations, setReplicas, type PatchOp } from './patch.ts';
+import type { AdmissionRequest, AdmissionResponse, AdmissionReview, AdmissionReviewResponse, KubeObject, ManagedFieldsEntry } from './review.ts';
 
 export const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
@@ -29,6 +31,7 @@ export interface DecideConfig extends PolicyDefaults {
 export type Rule =
   | 'create'
   | 'undeclared'
+  | 'silent'
   | 'unchanged'
   | 'in-band'
   | 'out-of-band'
@@ -50,16 +53,31 @@ export interface Decision {
   warnings: number;
 }
 
+/** What this request says about spec.replicas (DESIGN §3, "what does this request declare?"). */
+export type Declaration = { kind: 'declares'; d: number; otherWrite?: true } | { kind: 'undeclared' } | { kind: 'silent' };
+
 /** What a latching rule concluded, before it is turned into a patch. */
 interface Outcome {
   rule: Rule;
-  d: number;
+  /** spec.replicas as sent (missing counts as 1) */
+  sent: number;
+  /** the value the request declares; undefined when it declares none (undeclared, silent) */
+  d?: number;
+  /** oldObject's spec.replicas, on UPDATE */
   v?: number;
   target: number;
   /** target before the bounds were applied */
   raw: number;
   /** the declared value to remember; undefined leaves the annotation as it is */
   record?: number;
+  /** the declared value whose band the warning names: d, or the remembered one when there is no d */
+  ref?: number;
+  /** the watcher's latch marker: kept (never removed, restored when the request dropped it), or removed */
+  latched: 'keep' | 'remove';
+  /** oldObject's latch marker */
+  lat?: string;
+  /** the declaration came from (c), a write that is not an apply */
+  otherWrite?: true;
 }
 
 const replicasOf = (o: KubeObject | null | undefined): number => o?.spec?.replicas ?? 1;
@@ -70,95 +88,121 @@ function isWorkload(req: AdmissionRequest, cfg: DecideConfig): boolean {
 }
 
 function parseIntAnnotation(s: string | undefined): number | undefined {
-  if (s === undefined || !/^\d+$/.test(s.trim())) return undefined;
-  const n = Number(s.trim());
-  return Number.isSafeInteger(n) ? n : undefined;
+  if (s === undefined || !/^\d{1,15}$/.test(s.trim())) return undefined;
+  return Number(s.trim());
 }
 
-/** (a) server-side apply: managedFields present and nobody owns f:spec → f:replicas (a defaulted value has no owner). */
-function replicasUnownedBySSA(o: KubeObject): boolean {
-  const mf = o.metadata?.managedFields;
-  if (!Array.isArray(mf) || mf.length === 0) return false;
-  return !mf.some((e) => {
-    const spec = e.fieldsV1?.['f:spec'];
-    return typeof spec === 'object' && spec !== null && Object.prototype.hasOwnProperty.call(spec, 'f:replicas');
-  });
+function fieldManagerOf(req: AdmissionRequest): string | undefined {
+  const o = req.options;
+  if (typeof o !== 'object' || o === null) return undefined;
+  const m = (o as { fieldManager?: unknown }).fieldManager;
+  return typeof m === 'string' && m !== '' ? m : undefined;
+}
+
+function ownsReplicas(e: ManagedFieldsEntry): boolean {
+  const spec = e.fieldsV1?.['f:spec'];
+  return typeof spec === 'object' && spec !== null && Object.prototype.hasOwnProperty.call(spec, 'f:replicas');
+}
+
+/** (a) server-side apply by manager m; undefined when the request is not one. */
+function declaredBySSA(obj: KubeObject, m: string | undefined, sent: number): Declaration | undefined {
+  const mf = obj.metadata?.managedFields;
+  if (m === undefined || !Array.isArray(mf)) return undefined;
+  const mine = mf.find((e) => e.operation === 'Apply' && e.manager === m && !e.subresource);
+  if (mine === undefined) return undefined;
+  if (ownsReplicas(mine)) return { kind: 'declares', d: sent };
+  // A field nobody owns was dropped by the applier and defaulted by the apiserver.
+  return mf.some(ownsReplicas) ? { kind: 'silent' } : { kind: 'undeclared' };
 }
 
 /** spec.replicas of a last-applied-configuration: undefined when it does not parse, null when absent. */
 function lastAppliedReplicas(o: KubeObject | null | undefined): number | null | undefined {
   const raw = o?.metadata?.annotations?.[LAST_APPLIED];
   if (raw === undefined) return undefined;
+  let parsed: unknown;
   try {
-    const parsed: unknown = JSON.parse(raw);
-    if (typeof parsed !== 'object' || parsed === null) return undefined;
-    const spec = (parsed as { spec?: unknown }).spec;
-    if (typeof spec !== 'object' || spec === null) return null;
-    const r = (spec as { replicas?: unknown }).replicas;
-    return typeof r === 'number' ? r : null;
+    parsed = JSON.parse(raw);
   } catch {
     return undefined;
   }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
+  const spec = (parsed as { spec?: unknown }).spec;
+  if (typeof spec !== 'object' || spec === null) return null;
+  const r = (spec as { replicas?: unknown }).replicas;
+  return typeof r === 'number' ? r : null;
 }
 
-/** (b) client-side apply: the new last-applied drops spec.replicas that the old one had. */
-function replicasDroppedByClientApply(obj: KubeObject, old: KubeObject): boolean {
+/** (b) client-side apply, read from last-applied; undefined when (b) says nothing and (c) decides. */
+function declaredByClientApply(obj: KubeObject, old: KubeObject, sent: number): Declaration | undefined {
   const now = lastAppliedReplicas(obj);
-  const before = lastAppliedReplicas(old);
-  return now === null && typeof before === 'number';
+  if (now === undefined) return undefined;
+  // kubectl sends replicas: null, and the defaulted 1 is then owned by kubectl's own manager.
+  if (now === null && typeof lastAppliedReplicas(old) === 'number') return { kind: 'undeclared' };
+  if (now === sent) return { kind: 'declares', d: sent };
+  return undefined;
 }
 
-/** The rules of §3 for a valid policy, given the declared value d of this request. */
-function latchRules(req: AdmissionRequest, obj: KubeObject, p: Policy, d: number): Outcome {
-  if (req.operation === 'CREATE') return { rule: 'create', d, raw: d, target: clamp(p, d), record: d };
+/** What an UPDATE declares, from who owns the field: never from comparing with what this webhook wrote. */
+export function declaration(req: AdmissionRequest, obj: KubeObject, old: KubeObject): Declaration {
+  const sent = replicasOf(obj);
+  const byOwner = declaredBySSA(obj, fieldManagerOf(req), sent) ?? declaredByClientApply(obj, old, sent);
+  if (byOwner !== undefined) return byOwner;
+  // (c) any other write: a changed value is a declaration; an unchanged one says nothing about replicas.
+  return sent !== replicasOf(old) ? { kind: 'declares', d: sent, otherWrite: true } : { kind: 'silent' };
+}
+
+/** The rules of §3 for a valid policy. */
+function latchRules(req: AdmissionRequest, obj: KubeObject, p: Policy): Outcome {
+  const sent = replicasOf(obj);
+  if (req.operation === 'CREATE') return { rule: 'create', sent, d: sent, raw: sent, target: clamp(p, sent), record: sent, ref: sent, latched: 'keep' };
   const old = req.oldObject ?? {};
   const v = replicasOf(old);
   const rec = parseIntAnnotation(old.metadata?.annotations?.[ANNOTATIONS.declared]);
-  if (replicasUnownedBySSA(obj) || replicasDroppedByClientApply(obj, old)) {
-    return { rule: 'undeclared', d, v, raw: v, target: clamp(p, v), record: rec };
-  }
-  if (rec !== undefined && d === rec) return { rule: 'unchanged', d, v, raw: v, target: clamp(p, v), record: d };
-  if (inBand(v, band(d, p.tolerance))) return { rule: 'in-band', d, v, raw: v, target: clamp(p, v), record: d };
-  return { rule: 'out-of-band', d, v, raw: d, target: clamp(p, d), record: d };
+  const lat = old.metadata?.annotations?.[ANNOTATIONS.latched];
+  const kept = { sent, v, record: rec, ref: rec, latched: 'keep' as const, lat };
+  const what = declaration(req, obj, old);
+  if (what.kind === 'undeclared') return { ...kept, rule: 'undeclared', raw: v, target: clamp(p, v) };
+  if (what.kind === 'silent') return { ...kept, rule: 'silent', raw: sent, target: sent };
+  const d = what.d;
+  // Git has moved (onto the watcher's latch or past it) exactly when d differs from the memory.
+  const moved = { sent, d, v, record: d, ref: d, latched: d === rec ? ('keep' as const) : ('remove' as const), lat, ...(what.otherWrite ? { otherWrite: true as const } : {}) };
+  if (d === rec || d === parseIntAnnotation(lat)) return { ...moved, rule: 'unchanged', raw: v, target: clamp(p, v) };
+  if (inBand(v, band(d, p.tolerance))) return { ...moved, rule: 'in-band', raw: v, target: clamp(p, v) };
+  return { ...moved, rule: 'out-of-band', raw: d, target: clamp(p, d) };
 }
 
 function patchFor(obj: KubeObject, o: Outcome): PatchOp[] {
   const ops: PatchOp[] = [];
   if (o.target !== obj.spec?.replicas) ops.push(setReplicas(obj, o.target));
-  if (o.record !== undefined && String(o.record) !== obj.metadata?.annotations?.[ANNOTATIONS.declared]) {
-    ops.push(setAnnotation(obj, ANNOTATIONS.declared, String(o.record)));
-  }
+  const want: Array<[string, string | null]> = [];
+  if (o.record !== undefined) want.push([ANNOTATIONS.declared, String(o.record)]);
+  const has = obj.metadata?.annotations?.[ANNOTATIONS.latched] !== undefined;
+  // Kept: what the request carries stays (the watcher writes it so); an apply that dropped it gets it back.
+  if (o.latched === 'remove') want.push([ANNOTATIONS.latched, null]);
+  else if (!has && o.lat !== undefined) want.push([ANNOTATIONS.latched, o.lat]);
+  ops.push(...setAnnotations(obj, want));
   return ops;
 }
 
-/**
- * The declared value of this request. Normally spec.replicas as sent; but when the object already
- * carries a declared annotation A and is exactly what deciding with d = A produces, it is this
- * webhook's own earlier answer (reinvocation, or a re-sent patched object) and A is the real d.
- */
-function outcomeFor(req: AdmissionRequest, obj: KubeObject, p: Policy): Outcome {
-  const sent = replicasOf(obj);
-  const normal = latchRules(req, obj, p, sent);
-  if (patchFor(obj, normal).length === 0) return normal;
-  const a = parseIntAnnotation(obj.metadata?.annotations?.[ANNOTATIONS.declared]);
-  // A client-side apply states its declared value in last-applied; then there is nothing to infer.
-  if (a === undefined || a === sent || lastAppliedReplicas(obj) === sent) return normal;
-  const earlier = latchRules(req, obj, p, a);
-  return patchFor(obj, earlier).length === 0 ? earlier : normal;
-}
-
 const WARNING_LIMIT = 120;
+/** The largest replica count the API allows (int32): a band edge above it is shown as unbounded. */
+const MAX_REPLICAS = 2_147_483_647;
 
+const shownBand = (b: Band): string => (b.hi > MAX_REPLICAS ? `${b.lo}-inf` : formatBand(b));
+
+/** One warning whenever target ≠ sent, and in rules 2–3 when the live value kept lies outside band(rec). */
 function warningFor(o: Outcome, p: Policy): string | undefined {
-  if (o.target === o.d) return undefined;
-  const verb = o.target === o.v ? 'kept' : 'set';
-  if (o.rule === 'undeclared') return `kube-latch: ${verb} replicas ${o.target} (replicas undeclared; apiserver default ${o.d} ignored)`;
-  const b = band(o.d, p.tolerance);
-  const due = o.rule === 'unchanged' && o.v !== undefined && !inBand(o.v, b) ? `; new latch point ${latch(p, o.v)} due` : '';
-  const bounds = o.target !== o.raw ? `, bounds ${p.min}-${p.max === Infinity ? 'inf' : p.max}` : '';
-  const msg = `kube-latch: ${verb} replicas ${o.target} (declared ${o.d}, band ${formatBand(b)}${bounds})${due}`;
-  // Only ten-digit replica counts reach the limit; the bounds are then the part to drop.
-  return msg.length < WARNING_LIMIT ? msg : `kube-latch: ${verb} replicas ${o.target} (declared ${o.d}, band ${formatBand(b)})${due}`;
+  const head = `kube-latch: ${o.target === o.v ? 'kept' : 'set'} replicas ${o.target}`;
+  if (o.rule === 'undeclared') return o.target === o.sent ? undefined : `${head} (replicas undeclared; apiserver default ${o.sent} ignored)`;
+  const live = o.rule === 'silent' ? o.sent : o.rule === 'unchanged' ? o.v : undefined;
+  if (o.ref === undefined) return undefined; // silent with no memory: nothing kept, nothing to say
+  const b = band(o.ref, p.tolerance);
+  const due = live !== undefined && !inBand(live, b) ? `; new latch point ${latch(p, live)} due` : '';
+  if (o.target === o.sent && due === '') return undefined;
+  const what = `declared ${o.ref}, band ${shownBand(b)}`;
+  const full = o.target !== o.raw ? `${head} (${what}, bounds ${p.min}-${p.max === Infinity ? 'inf' : p.max})${due}` : `${head} (${what})${due}`;
+  // Only ten-digit counts reach the limit; the bounds are then the part to drop.
+  return full.length < WARNING_LIMIT ? full : `${head} (${what})${due}`;
 }
 
 function respond(uid: string, extra: Omit<AdmissionResponse, 'uid' | 'allowed'> = {}): AdmissionReviewResponse {
@@ -196,13 +240,21 @@ export function decide(review: AdmissionReview, cfg: DecideConfig = {}): Decisio
     };
   }
 
-  const o = outcomeFor(req, obj, pol.policy);
+  const o = latchRules(req, obj, pol.policy);
   const ops = patchFor(obj, o);
   // On a rebuild from git, a template that git records as failed is worth an immediate warning.
   const rollout = req.operation === 'CREATE' ? rolloutWarning(obj) : undefined;
-  const warnings = [warningFor(o, pol.policy), rollout].filter((w): w is string => w !== undefined);
-  const audit: Record<string, string> = { decision: o.rule, declared: String(o.d), target: String(o.target) };
+  // A non-apply write of 1 may be a dropped field the apiserver defaulted (docs/helm.md): say so.
+  const dropped =
+    o.rule === 'out-of-band' && o.otherWrite && o.v !== undefined
+      ? defaultedOneWarning({ declaredBy: 'other-write', declared: o.sent, live: o.v, remembered: parseIntAnnotation(req.oldObject?.metadata?.annotations?.[ANNOTATIONS.declared]), target: o.target, tolerance: pol.policy.tolerance })
+      : undefined;
+  const warnings = [warningFor(o, pol.policy), dropped, rollout].filter((w): w is string => w !== undefined);
+  const audit: Record<string, string> = { decision: o.rule };
+  if (o.d !== undefined) audit['declared'] = String(o.d);
+  else audit['sent'] = String(o.sent);
   if (o.v !== undefined) audit['live'] = String(o.v);
+  audit['target'] = String(o.target);
   const extra: Omit<AdmissionResponse, 'uid' | 'allowed'> = { auditAnnotations: audit };
   if (ops.length > 0) {
     extra.patchType = 'JSONPatch';

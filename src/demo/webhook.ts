@@ -58,7 +58,7 @@ export function webhookConfiguration(name: string, url: string, caPem: string): 
         failurePolicy: 'Ignore',
         sideEffects: 'None',
         timeoutSeconds: 5,
-        reinvocationPolicy: 'IfNeeded',
+        reinvocationPolicy: 'Never',
         matchPolicy: 'Equivalent',
       },
     ],

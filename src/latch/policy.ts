@@ -10,6 +10,7 @@ export const ANNOTATIONS = {
   min: 'kube-latch.io/min-replicas',
   max: 'kube-latch.io/max-replicas',
   declared: 'kube-latch.io/declared',
+  latched: 'kube-latch.io/latched',
   source: 'kube-latch.io/source',
   rollout: 'kube-latch.io/rollout',
 } as const;

@@ -20,6 +20,7 @@ import {
   type EventTarget,
   type GitState,
   type HpaObservation,
+  type LatchMarker,
   type Leadership,
   type Located,
   type Lookup,
@@ -52,6 +53,8 @@ export interface EngineDeps {
   readonly leadership: Leadership;
   readonly events: EventSink;
   readonly metrics: WatcherMetrics;
+  /** sets kube-latch.io/latched on each workload after its latch was pushed; none: no marking */
+  readonly marker?: LatchMarker;
   readonly clock?: Clock;
   readonly logger?: Logger;
 }
@@ -85,6 +88,7 @@ export class Engine {
   private readonly leadership: Leadership;
   private readonly events: EventSink;
   private readonly metrics: WatcherMetrics;
+  private readonly marker: LatchMarker | undefined;
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly cfg: Required<EngineConfig>;
@@ -130,6 +134,7 @@ export class Engine {
     this.leadership = deps.leadership;
     this.events = deps.events;
     this.metrics = deps.metrics;
+    this.marker = deps.marker;
     this.clock = deps.clock ?? systemClock;
     this.log = deps.logger ?? createLogger('watcher');
     this.leadership.onChange((leader) => {
@@ -523,6 +528,7 @@ export class Engine {
         this.log.info({ workload: refKey(n.ref), reason: n.reason }, n.message);
       }
       if (result.written.length > 0) this.metrics.lastPush.set(this.clock.now() / 1000);
+      await this.markLatched(result.written);
       this.log.info(
         { written: result.written.length, unchanged: result.unchanged.length, revision: result.revision },
         result.written.length > 0 ? 'latches written to git' : 'latches were already in git',
@@ -552,6 +558,18 @@ export class Engine {
         : unlocatedMessage(r.latch.ref, { found: false, reason: r.outcome === 'ambiguous' ? 'ambiguous' : 'none', candidates: r.candidates, detail: r.reason });
     const reason = r.outcome === 'error' ? 'LatchNotWritten' : r.outcome === 'ambiguous' ? 'LatchTargetAmbiguous' : 'LatchTargetNotFound';
     this.events.record(eventTarget(t.obs), { type: 'Warning', reason, message });
+  }
+
+  /** After a push: the latched marker on each workload written (DESIGN §4), so the webhook knows git's next L. */
+  private async markLatched(written: readonly DueLatch[]): Promise<void> {
+    if (!this.marker) return;
+    const marker = this.marker;
+    await Promise.all(
+      written.map((l) => {
+        const t = this.tracked.get(refKey(l.ref));
+        return t ? marker.mark(eventTarget(t.obs), l.to) : Promise.resolve();
+      }),
+    );
   }
 
   /** Puts in-flight latches back, unless a newer one for the same workload fell due meanwhile. */

@@ -13,12 +13,14 @@ import { systemClock, type Clock } from './clock.ts';
 import { Engine } from './engine.ts';
 import { startInformers, type WatcherInformers } from './informers.ts';
 import { LeaderElector } from './leader.ts';
+import { kubeLatchMarker } from './marker.ts';
 import { WatcherMetrics } from './metrics.ts';
 import type { GitState } from './types.ts';
 
 export { Engine, type EngineConfig, type WorkloadStatus } from './engine.ts';
 export { LeaderElector, LEADER_DEFAULTS, type LeaderConfig } from './leader.ts';
 export { WatcherMetrics } from './metrics.ts';
+export { kubeLatchMarker, latchedPatch, WATCHER_FIELD_MANAGER } from './marker.ts';
 export { observeLive } from './settle.ts';
 export { systemClock, ManualClock, type Clock } from './clock.ts';
 export * from './types.ts';
@@ -105,7 +107,7 @@ export async function startWatcher(o: WatcherOptions): Promise<RunningWatcher> {
       ...(o.tickMs !== undefined ? { tickMs: o.tickMs } : {}),
       ...(o.refreshMs !== undefined ? { refreshMs: o.refreshMs } : {}),
     },
-    { git: o.git, leadership: leader, events, metrics, clock, logger: log },
+    { git: o.git, leadership: leader, events, metrics, marker: kubeLatchMarker(o.kubeconfig, log), clock, logger: log },
   );
 
   leader.start();

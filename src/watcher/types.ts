@@ -157,3 +157,12 @@ export interface EventTarget {
   readonly name: string;
   readonly uid?: string;
 }
+
+/**
+ * Sets `kube-latch.io/latched: "L"` on a workload after its latch point L was pushed (DESIGN §4), so that
+ * the webhook recognises the next apply of L as git catching up. Never throws: a failed mark is logged,
+ * and the apply then meets the ordinary rules.
+ */
+export interface LatchMarker {
+  mark(target: EventTarget, latchPoint: number): Promise<void>;
+}

@@ -2,7 +2,7 @@
 // control plane (dev cluster) with the webhook running as a local process (`kube-latch webhook`, a CA and
 // a leaf with IP SAN 127.0.0.1 from src/certs/authority.ts), registered by url through the
 // MutatingWebhookConfiguration of DESIGN §5 (objectSelector on the opt-in label, failurePolicy Ignore,
-// sideEffects None, reinvocationPolicy IfNeeded, matchPolicy Equivalent, timeoutSeconds 5): the shared
+// sideEffects None, reinvocationPolicy Never, matchPolicy Equivalent, timeoutSeconds 5): the shared
 // helpers of ./helpers/webhook.ts, with a namespaceSelector limited to this suite's namespaces.
 //
 // The HPA's part is played by `kubectl scale` (the /scale subresource, which the webhook never sees).

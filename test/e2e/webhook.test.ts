@@ -425,7 +425,7 @@ test('10b. a hung webhook (SIGSTOP) costs one timeout, and the apply still succe
   assert.deepEqual(await live(ns, 'Deployment', 'web'), { replicas: 17, declared: '30' });
 });
 
-test('updates that do not declare replicas (kubectl label, kubectl rollout restart) keep live and the declared memory', async (t) => {
+test('updates that do not declare replicas (kubectl label, kubectl rollout restart) are silent: live and the declared memory kept', async (t) => {
   const ns = await namespace(t, 'meta');
   await declared20Live17(ns, 'web');
   await c.kubectl(['label', '-n', ns, 'deployment/web', 'team=shop']);
@@ -437,6 +437,8 @@ test('updates that do not declare replicas (kubectl label, kubectl rollout resta
   assert.deepEqual(await live(ns, 'Deployment', 'web'), { replicas: 17, declared: '20' });
   await c.apply(workload(ns, 'web', { replicas: 50 }), FLUX);
   assert.deepEqual(await live(ns, 'Deployment', 'web'), { replicas: 50, declared: '50' });
+  // Neither kubectl label nor rollout restart owns spec.replicas or changes it: rule silent (case c).
+  assert.deepEqual(decisionsFor(ns, 'web'), ['CREATE create', 'UPDATE silent', 'UPDATE unchanged', 'UPDATE out-of-band']);
 });
 
 test('warnings and Events: one warning per apply that keeps a value, each under 120 characters, none when the declared value is applied; the webhook writes no Events', async (t) => {

@@ -87,6 +87,8 @@ export interface ReviewOpts {
   dryRun?: boolean;
   uid?: string;
   kind?: string;
+  /** request.options.fieldManager, as the apiserver passes it on (UpdateOptions) */
+  fieldManager?: string;
 }
 
 export function review(o: ReviewOpts): AdmissionReview {
@@ -106,6 +108,10 @@ export function review(o: ReviewOpts): AdmissionReview {
     dryRun: o.dryRun ?? false,
   };
   if (o.subResource) request.subResource = o.subResource;
+  if (o.fieldManager !== undefined) {
+    const kind = request.operation === 'CREATE' ? 'CreateOptions' : 'UpdateOptions';
+    request.options = { kind, apiVersion: 'meta.k8s.io/v1', fieldManager: o.fieldManager };
+  }
   return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request };
 }
 

@@ -239,7 +239,7 @@ export function webhookConfiguration(o: RegisterOptions): Record<string, unknown
         failurePolicy: o.failurePolicy ?? 'Ignore',
         sideEffects: 'None',
         timeoutSeconds: 5,
-        reinvocationPolicy: 'IfNeeded',
+        reinvocationPolicy: 'Never',
         matchPolicy: 'Equivalent',
       },
     ],

@@ -291,8 +291,9 @@ test('the watcher needs no more RBAC than docs/watcher.md lists', async () => {
       kind: 'ClusterRole',
       metadata: { name },
       rules: [
-        { apiGroups: ['apps'], resources: ['deployments', 'statefulsets'], verbs: ['list', 'watch'] },
-        { apiGroups: ['argoproj.io'], resources: ['rollouts'], verbs: ['list', 'watch'] },
+        // patch: the kube-latch.io/latched marker after a push (DESIGN §4)
+        { apiGroups: ['apps'], resources: ['deployments', 'statefulsets'], verbs: ['list', 'watch', 'patch'] },
+        { apiGroups: ['argoproj.io'], resources: ['rollouts'], verbs: ['list', 'watch', 'patch'] },
         { apiGroups: ['autoscaling'], resources: ['horizontalpodautoscalers'], verbs: ['list', 'watch'] },
         { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
       ],
@@ -352,6 +353,14 @@ test('the watcher needs no more RBAC than docs/watcher.md lists', async () => {
     await waitFor('leadership', () => w!.leader.isLeader(), { timeoutMs: 10_000 });
     await c.kubectl(['scale', 'deployment/web', '--replicas=100', '-n', ns]);
     await waitFor('the latch', () => git.writes.length === 1, { timeoutMs: 20_000 });
+    // After the push, the latch point is marked on the workload, under the watcher's own field manager.
+    const marked = await waitFor('the latch marker', async () => {
+      const d = await c.getJson(['deployment', 'web', '-n', ns, '--show-managed-fields']);
+      return d.metadata.annotations?.['kube-latch.io/latched'] === '100' ? d : undefined;
+    }, { timeoutMs: 10_000 });
+    assert.equal(marked.spec.replicas, 100, 'the marker never touches replicas');
+    const owners = (marked.metadata.managedFields as Array<{ manager: string; fieldsV1?: unknown }>).filter((m) => JSON.stringify(m.fieldsV1 ?? {}).includes('f:kube-latch.io/latched'));
+    assert.deepEqual(owners.map((m) => m.manager), ['kube-latch-watcher']);
     await waitFor('the Events', async () => {
       const list = await c.getJson<{ items: Array<Record<string, any>> }>(['events', '-n', ns]);
       return list.items.some((e) => e['reason'] === 'LatchWritten') && list.items.some((e) => e['reason'] === 'LatchTargetNotFound' && e['count'] >= 3);

@@ -1,12 +1,52 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decide, type DecideConfig } from '../../../src/admission/decide.ts';
-import type { AdmissionReview, KubeObject } from '../../../src/admission/review.ts';
-import { decodePatch, ENABLED, managed, review, update, workload } from '../../helpers/reviews.ts';
+import type { AdmissionReview, KubeObject, ManagedFieldsEntry } from '../../../src/admission/review.ts';
+import jsonpatch from 'fast-json-patch';
+import { decodePatch, managed, review, update, workload } from '../../helpers/reviews.ts';
 
+const DECLARED_KEY = 'kube-latch.io/declared';
+const LATCHED_KEY = 'kube-latch.io/latched';
 const DECLARED = '/metadata/annotations/kube-latch.io~1declared';
+const LATCHED = '/metadata/annotations/kube-latch.io~1latched';
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 const lastApplied = (replicas?: number) =>
   JSON.stringify({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'prod' }, spec: replicas === undefined ? { selector: {} } : { replicas, selector: {} } });
+
+/** The stored annotations of oldObject: the webhook's memory rec and the watcher's marker lat. */
+function memory(rec?: number, lat?: string): Record<string, string> {
+  const a: Record<string, string> = {};
+  if (rec !== undefined) a[DECLARED_KEY] = String(rec);
+  if (lat !== undefined) a[LATCHED_KEY] = lat;
+  return a;
+}
+
+/**
+ * A server-side apply by Flux (manager kustomize-controller). The object carries the stored annotations
+ * along, as SSA keeps fields that other managers own, unless carryLatched is false (an applier that owns
+ * the annotations map and replaced it).
+ */
+function ssa(o: { sent: number; v: number; rec?: number; lat?: string; owns: boolean; others?: ManagedFieldsEntry[]; fieldManager?: string | null; subresource?: string; carryLatched?: boolean }): AdmissionReview {
+  const mine = managed('kustomize-controller', o.owns, o.subresource ? { subresource: o.subresource } : {});
+  const carried = memory(o.rec, o.carryLatched === false ? undefined : o.lat);
+  return review({
+    operation: 'UPDATE',
+    fieldManager: o.fieldManager === null ? undefined : (o.fieldManager ?? 'kustomize-controller'),
+    object: workload({ replicas: o.sent, annotations: carried, managedFields: [mine, ...(o.others ?? [])] }),
+    oldObject: workload({ replicas: o.v, annotations: memory(o.rec, o.lat) }),
+  });
+}
+
+/** A client-side kubectl apply: la is the new last-applied's replicas (null: none; a string: raw text). */
+function csa(o: { sent: number; la: number | null | string; v: number; oldLa: number | null; rec?: number; lat?: string }): AdmissionReview {
+  const la = typeof o.la === 'string' ? o.la : lastApplied(o.la ?? undefined);
+  return review({
+    operation: 'UPDATE',
+    fieldManager: 'kubectl-client-side-apply',
+    object: workload({ replicas: o.sent, annotations: { ...memory(o.rec, o.lat), [LAST_APPLIED]: la }, managedFields: [managed('kubectl-client-side-apply', true, { operation: 'Update' })] }),
+    oldObject: workload({ replicas: o.v, annotations: { ...memory(o.rec, o.lat), [LAST_APPLIED]: lastApplied(o.oldLa ?? undefined) } }),
+  });
+}
 
 interface Expect {
   rule: string;
@@ -111,56 +151,176 @@ const cases: Array<{ name: string; review: AdmissionReview; cfg?: DecideConfig; 
     review: review({ operation: 'CREATE', object: workload({ replicas: 3, annotations: { 'kube-latch.io/min-replicas': '5' } }) }),
     expect: { rule: 'create', ops: [{ op: 'replace', path: '/spec/replicas', value: 5 }, { op: 'add', path: DECLARED, value: '3' }], warning: /^kube-latch: set replicas 5 \(declared 3, band 2-6, bounds 5-inf\)$/ },
   },
-  // --- UPDATE rules
+  // --- UPDATE: what the request declares. (a) server-side apply by options.fieldManager
   {
-    name: 'in-band: git says 20, live 17 is kept',
-    review: update(20, 17),
-    expect: {
-      rule: 'in-band',
-      ops: [{ op: 'replace', path: '/spec/replicas', value: 17 }, { op: 'add', path: DECLARED, value: '20' }],
-      warning: /^kube-latch: kept replicas 17 \(declared 20, band 10-40\)$/,
-      audit: { decision: 'in-band', declared: '20', live: '17', target: '17' },
-    },
+    name: '(a) SSA whose entry owns spec.replicas declares sent: 20 with live 17 in band',
+    review: ssa({ sent: 20, v: 17, owns: true }),
+    expect: { rule: 'in-band', ops: [{ op: 'replace', path: '/spec/replicas', value: 17 }, { op: 'add', path: DECLARED, value: '20' }], warning: /^kube-latch: kept replicas 17 \(declared 20, band 10-40\)$/, audit: { decision: 'in-band', declared: '20', live: '17', target: '17' } },
   },
   {
-    name: 'in-band: git changes 20 → 25 while live 17 is in band(25)',
-    review: update(25, 17, 20),
-    expect: { rule: 'in-band', ops: [{ op: 'replace', path: '/spec/replicas', value: 17 }, { op: 'replace', path: DECLARED, value: '25' }], warning: /kept replicas 17 \(declared 25, band 13-50\)/ },
+    name: '(a) SSA declaring exactly the live count is a declaration, not the webhook’s own answer',
+    review: ssa({ sent: 50, v: 50, rec: 20, owns: true }),
+    expect: { rule: 'in-band', ops: [{ op: 'replace', path: DECLARED, value: '50' }], warning: null, audit: { decision: 'in-band', declared: '50', live: '50', target: '50' } },
   },
   {
-    name: 'out-of-band: git changes to 100 while live is 17, git wins',
+    name: '(a) SSA whose entry does not own replicas while the HPA’s /scale entry does is silent',
+    review: ssa({ sent: 17, v: 17, rec: 20, owns: false, others: [managed('kube-controller-manager', true, { operation: 'Update', subresource: 'scale' })] }),
+    expect: { rule: 'silent', ops: [], warning: null, audit: { decision: 'silent', sent: '17', live: '17', target: '17' } },
+  },
+  {
+    name: '(a) SSA with nobody owning replicas is undeclared: the apiserver defaulted it',
+    review: ssa({ sent: 1, v: 17, rec: 20, owns: false, others: [managed('kube-controller-manager', false, { operation: 'Update', subresource: 'status' })] }),
+    expect: { rule: 'undeclared', ops: [{ op: 'replace', path: '/spec/replicas', value: 17 }], warning: /^kube-latch: kept replicas 17 \(replicas undeclared; apiserver default 1 ignored\)$/, audit: { decision: 'undeclared', sent: '1', live: '17', target: '17' } },
+  },
+  {
+    name: '(a) needs manager = options.fieldManager: another manager’s Apply entry falls to (c), sent = v is silent',
+    review: ssa({ sent: 17, v: 17, rec: 20, owns: true, fieldManager: 'kubectl-label' }),
+    expect: { rule: 'silent', ops: [], warning: null },
+  },
+  {
+    name: '(a) an Apply entry with a subresource is not the request’s own: falls to (c), a change declares',
+    review: ssa({ sent: 100, v: 17, rec: 20, owns: true, subresource: 'scale' }),
+    expect: { rule: 'out-of-band', ops: [{ op: 'replace', path: DECLARED, value: '100' }], warning: null },
+  },
+  {
+    name: '(a) without options.fieldManager: falls to (c)',
+    review: ssa({ sent: 1, v: 17, rec: 20, owns: false, fieldManager: null }),
+    // a non-apply write of 1 over a live 17: the applied 1 may be a dropped field's default (defaulted-one.ts)
+    expect: { rule: 'out-of-band', ops: [{ op: 'replace', path: DECLARED, value: '1' }], warning: /^kube-latch: replicas 17 → 1 may be the default of a dropped replicas field/ },
+  },
+  // --- (b) client-side apply, read from last-applied
+  {
+    name: '(b) last-applied equal to sent declares: 20 → 25 with live 17 in band',
+    review: csa({ sent: 25, la: 25, v: 17, oldLa: 20, rec: 20 }),
+    expect: { rule: 'in-band', ops: [{ op: 'replace', path: '/spec/replicas', value: 17 }, { op: 'replace', path: DECLARED, value: '25' }], warning: /^kube-latch: kept replicas 17 \(declared 25, band 13-50\)$/ },
+  },
+  {
+    name: '(b) kubectl apply of exactly the live count declares it (c would call it silent)',
+    review: csa({ sent: 50, la: 50, v: 50, oldLa: 20, rec: 20 }),
+    expect: { rule: 'in-band', ops: [{ op: 'replace', path: DECLARED, value: '50' }], warning: null },
+  },
+  {
+    name: '(b) last-applied drops replicas that the old one had: undeclared',
+    review: csa({ sent: 1, la: null, v: 17, oldLa: 20, rec: 20 }),
+    expect: { rule: 'undeclared', ops: [{ op: 'replace', path: '/spec/replicas', value: 17 }], warning: /replicas undeclared; apiserver default 1 ignored/ },
+  },
+  {
+    name: '(b) a write that carries an older last-applied (kubectl label) falls to (c): silent',
+    review: csa({ sent: 45, la: 20, v: 45, oldLa: 20, rec: 20 }),
+    expect: { rule: 'silent', ops: [], warning: /^kube-latch: kept replicas 45 \(declared 20, band 10-40\); new latch point 50 due$/ },
+  },
+  {
+    name: '(b) an unparsable last-applied falls to (c): a change declares',
+    review: csa({ sent: 1, la: '{not json', v: 17, oldLa: 20 }),
+    expect: { rule: 'out-of-band', ops: [{ op: 'add', path: DECLARED, value: '1' }], warning: /^kube-latch: replicas 17 → 1 may be the default/ },
+  },
+  {
+    name: '(b) no replicas in either last-applied falls to (c): sent = v is silent',
+    review: csa({ sent: 17, la: null, v: 17, oldLa: null, rec: 20 }),
+    expect: { rule: 'silent', ops: [], warning: null },
+  },
+  // --- (c) any other write
+  {
+    name: '(c) an update that changes the value declares it: 100 while live 17, git wins',
     review: update(100, 17, 20),
     expect: { rule: 'out-of-band', ops: [{ op: 'replace', path: DECLARED, value: '100' }], warning: null, audit: { decision: 'out-of-band', declared: '100', live: '17', target: '100' } },
   },
   {
-    name: 'out-of-band downward: git 5 while live 17',
+    name: '(c) out-of-band downward: 5 while live 17',
     review: update(5, 17),
     expect: { rule: 'out-of-band', ops: [{ op: 'add', path: DECLARED, value: '5' }], warning: null },
   },
   {
-    name: 'unchanged: git did not change its mind, live 45 kept and a new latch point is due',
+    name: '(c) in-band change: sent 25 ≠ v 17 declares 25, live 17 kept',
+    review: update(25, 17, 20),
+    expect: { rule: 'in-band', ops: [{ op: 'replace', path: '/spec/replicas', value: 17 }, { op: 'replace', path: DECLARED, value: '25' }], warning: /kept replicas 17 \(declared 25, band 13-50\)/ },
+  },
+  {
+    name: '(c) sent = v is silent: no patch, memory kept, no warning inside the band',
+    review: update(17, 17, 20),
+    expect: { rule: 'silent', ops: [], warning: null, audit: { decision: 'silent', sent: '17', live: '17', target: '17' } },
+  },
+  {
+    name: '(c) silent outside band(rec): the live value stays and a new latch point is due',
+    review: update(45, 45, 20),
+    expect: { rule: 'silent', ops: [], warning: /^kube-latch: kept replicas 45 \(declared 20, band 10-40\); new latch point 50 due$/ },
+  },
+  {
+    name: '(c) silent without any memory: nothing to say',
+    review: update(45, 45),
+    expect: { rule: 'silent', ops: [], warning: null },
+  },
+  {
+    name: '(c) a PUT that dropped every annotation gets the memory and the marker back as one new map',
+    review: review({ operation: 'UPDATE', object: workload({ replicas: 50 }), oldObject: workload({ replicas: 50, annotations: { [DECLARED_KEY]: '20', [LATCHED_KEY]: '50' } }) }),
+    expect: { rule: 'silent', ops: [{ op: 'add', path: '/metadata/annotations', value: { [DECLARED_KEY]: '20', [LATCHED_KEY]: '50' } }], warning: /kept replicas 50 \(declared 20, band 10-40\); new latch point 50 due/ },
+  },
+  // --- rule 3: unchanged (d = rec, or d = lat)
+  {
+    name: 'unchanged (d = rec): live 45 kept and a new latch point is due',
     review: update(20, 45, 20),
     expect: { rule: 'unchanged', ops: [{ op: 'replace', path: '/spec/replicas', value: 45 }], warning: /^kube-latch: kept replicas 45 \(declared 20, band 10-40\); new latch point 50 due$/ },
   },
   {
-    name: 'unchanged inside the band: no latch point due',
+    name: 'unchanged (d = rec) inside the band: no latch point due',
     review: update(20, 17, 20),
     expect: { rule: 'unchanged', ops: [{ op: 'replace', path: '/spec/replicas', value: 17 }], warning: /^kube-latch: kept replicas 17 \(declared 20, band 10-40\)$/ },
   },
   {
-    name: 'unchanged, live below min-replicas: clamped',
+    name: 'unchanged (d = rec), live below min-replicas: clamped',
     review: update(20, 3, 20, { annotations: { 'kube-latch.io/min-replicas': '5' } }),
     expect: { rule: 'unchanged', ops: [{ op: 'replace', path: '/spec/replicas', value: 5 }], warning: /set replicas 5 \(declared 20, band 10-40, bounds 5-inf\); new latch point 5 due/ },
+  },
+  {
+    name: 'unchanged (d = lat): git caught up with the watcher’s latch 50, live 22 kept, marker removed',
+    review: ssa({ sent: 50, v: 22, rec: 20, lat: '50', owns: true }),
+    expect: { rule: 'unchanged', ops: [{ op: 'replace', path: '/spec/replicas', value: 22 }, { op: 'replace', path: DECLARED, value: '50' }, { op: 'remove', path: LATCHED }], warning: /^kube-latch: kept replicas 22 \(declared 50, band 25-100\); new latch point 20 due$/ },
+  },
+  {
+    name: 'unchanged (d = lat) with live = d: record only, marker removed',
+    review: csa({ sent: 50, la: 50, v: 50, oldLa: 20, rec: 20, lat: '50' }),
+    expect: { rule: 'unchanged', ops: [{ op: 'replace', path: DECLARED, value: '50' }, { op: 'remove', path: LATCHED }], warning: null },
+  },
+  {
+    name: 'unchanged (d = rec) while a marker waits: the applier still holds the older commit, marker kept',
+    review: ssa({ sent: 20, v: 50, rec: 20, lat: '50', owns: true }),
+    expect: { rule: 'unchanged', ops: [{ op: 'replace', path: '/spec/replicas', value: 50 }], warning: /kept replicas 50 \(declared 20, band 10-40\); new latch point 50 due/ },
+  },
+  {
+    name: 'unchanged (d = rec): an apply that replaced the object without the marker gets it back',
+    review: ssa({ sent: 20, v: 50, rec: 20, lat: '50', owns: true, carryLatched: false }),
+    expect: { rule: 'unchanged', ops: [{ op: 'replace', path: '/spec/replicas', value: 50 }, { op: 'add', path: LATCHED, value: '50' }], warning: /kept replicas 50 \(declared 20/ },
+  },
+  {
+    name: 'undeclared keeps the marker: a dropped one is added back',
+    review: ssa({ sent: 1, v: 50, rec: 20, lat: '50', owns: false, carryLatched: false }),
+    expect: { rule: 'undeclared', ops: [{ op: 'replace', path: '/spec/replicas', value: 50 }, { op: 'add', path: LATCHED, value: '50' }], warning: /replicas undeclared/ },
+  },
+  {
+    name: 'silent keeps a marker the request carries: the watcher writing it is left alone',
+    review: review({ operation: 'UPDATE', fieldManager: 'kube-latch-watcher', object: workload({ replicas: 50, annotations: { [DECLARED_KEY]: '20', [LATCHED_KEY]: '50' } }), oldObject: workload({ replicas: 50, annotations: { [DECLARED_KEY]: '20' } }) }),
+    expect: { rule: 'silent', ops: [], warning: /new latch point 50 due/ },
+  },
+  // --- rules 4 and 5 remove the marker: git has moved past it
+  {
+    name: 'in-band past the latch: git 100 while lat 50 and live 60, marker removed',
+    review: ssa({ sent: 100, v: 60, rec: 20, lat: '50', owns: true }),
+    expect: { rule: 'in-band', ops: [{ op: 'replace', path: '/spec/replicas', value: 60 }, { op: 'replace', path: DECLARED, value: '100' }, { op: 'remove', path: LATCHED }], warning: /kept replicas 60 \(declared 100, band 50-200\)/ },
+  },
+  {
+    name: 'out-of-band past the latch: git 500 while lat 50, marker removed in a PUT that kept it',
+    review: review({ operation: 'UPDATE', object: workload({ replicas: 500, annotations: { [DECLARED_KEY]: '20', [LATCHED_KEY]: '50' } }), oldObject: workload({ replicas: 60, annotations: { [DECLARED_KEY]: '20', [LATCHED_KEY]: '50' } }) }),
+    expect: { rule: 'out-of-band', ops: [{ op: 'replace', path: DECLARED, value: '500' }, { op: 'remove', path: LATCHED }], warning: null },
+  },
+  {
+    name: 'a PUT that dropped the marker while git moved: nothing to remove, no op on it',
+    review: review({ operation: 'UPDATE', object: workload({ replicas: 500, annotations: {} }), oldObject: workload({ replicas: 60, annotations: { [DECLARED_KEY]: '20', [LATCHED_KEY]: '50' } }) }),
+    expect: { rule: 'out-of-band', ops: [{ op: 'add', path: DECLARED, value: '500' }], warning: null },
   },
   {
     name: 'out-of-band clamps to max-replicas',
     review: update(100, 17, 20, { annotations: { 'kube-latch.io/max-replicas': '80' } }),
     expect: { rule: 'out-of-band', ops: [{ op: 'replace', path: '/spec/replicas', value: 80 }, { op: 'replace', path: DECLARED, value: '100' }], warning: /set replicas 80 \(declared 100, band 50-200, bounds 0-80\)/ },
-  },
-  {
-    name: 'declared equals live: record only',
-    review: update(20, 20),
-    expect: { rule: 'in-band', ops: [{ op: 'add', path: DECLARED, value: '20' }], warning: null },
   },
   {
     name: 'an annotations map without the key gets one added key, not a new map',
@@ -176,62 +336,6 @@ const cases: Array<{ name: string; review: AdmissionReview; cfg?: DecideConfig; 
     name: 'tolerance 1.6: live 12 is out of band(20) = 13-32',
     review: update(20, 12, undefined, { annotations: { 'kube-latch.io/tolerance': '1.6' } }),
     expect: { rule: 'out-of-band', ops: [{ op: 'add', path: DECLARED, value: '20' }], warning: null },
-  },
-  // --- undeclared: the applier dropped replicas and the apiserver defaulted it to 1
-  {
-    name: 'undeclared (server-side apply): no managedFields entry owns spec.replicas',
-    review: review({
-      operation: 'UPDATE',
-      object: workload({ replicas: 1, annotations: { 'kube-latch.io/declared': '20' }, managedFields: [managed('kustomize-controller', false), managed('kube-controller-manager', false, { operation: 'Update', subresource: 'status' })] }),
-      oldObject: workload({ replicas: 17, annotations: { 'kube-latch.io/declared': '20' } }),
-    }),
-    expect: { rule: 'undeclared', ops: [{ op: 'replace', path: '/spec/replicas', value: 17 }], warning: /^kube-latch: kept replicas 17 \(replicas undeclared; apiserver default 1 ignored\)$/, audit: { decision: 'undeclared', declared: '1', live: '17', target: '17' } },
-  },
-  {
-    name: 'not undeclared when the HPA’s /scale entry owns spec.replicas',
-    review: review({
-      operation: 'UPDATE',
-      object: workload({ replicas: 17, annotations: { 'kube-latch.io/declared': '20' }, managedFields: [managed('kustomize-controller', false), managed('kube-controller-manager', true, { operation: 'Update', subresource: 'scale' })] }),
-      oldObject: workload({ replicas: 17, annotations: { 'kube-latch.io/declared': '20' } }),
-    }),
-    // spec.replicas 17 and the carried memory 20 are exactly the answer for declared 20: nothing to change.
-    expect: { rule: 'unchanged', ops: [], warning: /kept replicas 17 \(declared 20, band 10-40\)/ },
-  },
-  {
-    name: 'server-side apply that owns replicas is a declaration',
-    review: review({
-      operation: 'UPDATE',
-      object: workload({ replicas: 20, managedFields: [managed('kustomize-controller', true)] }),
-      oldObject: workload({ replicas: 17 }),
-    }),
-    expect: { rule: 'in-band', ops: [{ op: 'replace', path: '/spec/replicas', value: 17 }, { op: 'add', path: '/metadata/annotations', value: { 'kube-latch.io/declared': '20' } }], warning: /kept replicas 17 \(declared 20/ },
-  },
-  {
-    name: 'undeclared (client-side apply): last-applied drops replicas that the old one had',
-    review: review({
-      operation: 'UPDATE',
-      object: workload({ replicas: 1, annotations: { 'kubectl.kubernetes.io/last-applied-configuration': lastApplied() }, managedFields: [managed('kubectl-client-side-apply', true, { operation: 'Update' })] }),
-      oldObject: workload({ replicas: 17, annotations: { 'kubectl.kubernetes.io/last-applied-configuration': lastApplied(20) } }),
-    }),
-    expect: { rule: 'undeclared', ops: [{ op: 'replace', path: '/spec/replicas', value: 17 }], warning: /replicas undeclared/ },
-  },
-  {
-    name: 'client-side apply that still declares replicas is not undeclared',
-    review: review({
-      operation: 'UPDATE',
-      object: workload({ replicas: 25, annotations: { 'kubectl.kubernetes.io/last-applied-configuration': lastApplied(25) } }),
-      oldObject: workload({ replicas: 17, annotations: { 'kubectl.kubernetes.io/last-applied-configuration': lastApplied(20) } }),
-    }),
-    expect: { rule: 'in-band', ops: [{ op: 'replace', path: '/spec/replicas', value: 17 }, { op: 'add', path: DECLARED, value: '25' }], warning: /kept replicas 17 \(declared 25/ },
-  },
-  {
-    name: 'client-side apply: an unparsable last-applied is ignored',
-    review: review({
-      operation: 'UPDATE',
-      object: workload({ replicas: 1, annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{not json' } }),
-      oldObject: workload({ replicas: 17, annotations: { 'kubectl.kubernetes.io/last-applied-configuration': lastApplied(20) } }),
-    }),
-    expect: { rule: 'out-of-band', ops: [{ op: 'add', path: DECLARED, value: '1' }], warning: null },
   },
   {
     name: 'spec.replicas sent as null is replaced, not added',
@@ -285,29 +389,15 @@ for (const c of cases) {
     }
     if (c.expect.rule.startsWith('pass-through')) assert.equal(r.auditAnnotations, undefined);
     if (c.expect.audit) assert.deepEqual(r.auditAnnotations, c.expect.audit);
+    // The patch applies to the object as received (validate: a missing parent or path throws, as in the apiserver).
+    const obj = c.review.request.object;
+    if (obj) {
+      const out = jsonpatch.applyPatch(structuredClone(obj), decodePatch(r.patch) as jsonpatch.Operation[], true, false).newDocument as KubeObject;
+      const target = r.auditAnnotations?.['target'];
+      if (target !== undefined) assert.equal(String(out.spec?.replicas), target);
+    }
   });
 }
-
-test('decide: the webhook’s own answer, sent again, is left alone (reinvocation)', () => {
-  // The first pass kept live 17 for declared 20 and recorded 20; the re-sent object carries both.
-  const again = review({
-    operation: 'UPDATE',
-    object: workload({ replicas: 17, annotations: { 'kube-latch.io/declared': '20' } }),
-    oldObject: workload({ replicas: 17, annotations: { 'kube-latch.io/declared': '20' } }),
-  });
-  const d = decide(again);
-  assert.equal(d.rule, 'unchanged');
-  assert.equal(d.review.response.patch, undefined);
-});
-
-test('decide: a huge replica count still gives a warning under 120 characters', () => {
-  const max = 2_147_483_647;
-  for (const rv of [update(max, 1, max), update(1_000_000_000, max, 1_000_000_000, { annotations: { 'kube-latch.io/min-replicas': String(max) } })]) {
-    const w = decide(rv).review.response.warnings ?? [];
-    assert.equal(w.length, 1);
-    assert.ok(w[0]!.length < 120, `${w[0]!.length}: ${w[0]}`);
-  }
-});
 
 test('decide: pass-through keeps the uid of the request', () => {
   const rv = review({ operation: 'DELETE', object: null, oldObject: workload({ replicas: 3 }), uid: 'abc-123' });

@@ -10,6 +10,7 @@ const load = (name: string) => parseReview(JSON.parse(readFileSync(new URL(`../.
 const table: Array<[file: string, rule: string, replicas: number | undefined, declared: string | undefined]> = [
   ['deployment-ssa.json', 'unchanged', 17, undefined],
   ['deployment-ssa-undeclared.json', 'undeclared', 17, undefined],
+  ['deployment-ssa-latched.json', 'unchanged', 22, '50'],
   ['deployment-csa.json', 'in-band', 17, '25'],
   ['statefulset.json', 'unchanged', 70, undefined],
   ['rollout.json', 'create', undefined, '5'],
@@ -25,10 +26,16 @@ for (const [file, rule, replicas, declared] of table) {
     assert.equal(d.rule, rule);
     const ops = decodePatch(d.review.response.patch);
     assert.deepEqual(ops.find((o) => o.path === '/spec/replicas')?.value, replicas);
-    const ann = ops.find((o) => o.path.startsWith('/metadata/annotations'));
-    assert.equal(ann ? (typeof ann.value === 'string' ? ann.value : (ann.value as Record<string, string>)['kube-latch.io/declared']) : undefined, declared);
+    const declaredOp = ops.find((o) => o.path === '/metadata/annotations/kube-latch.io~1declared' || o.path === '/metadata/annotations');
+    const ann = declaredOp ? (typeof declaredOp.value === 'string' ? declaredOp.value : (declaredOp.value as Record<string, string>)['kube-latch.io/declared']) : undefined;
+    assert.equal(ann, declared);
   });
 }
+
+test('fixture deployment-ssa-latched.json: git caught up with the latch, so the marker is removed', () => {
+  const ops = decodePatch(decide(load('deployment-ssa-latched.json')).review.response.patch);
+  assert.deepEqual(ops.filter((o) => o.path.endsWith('latched')), [{ op: 'remove', path: '/metadata/annotations/kube-latch.io~1latched' }]);
+});
 
 test('an owned ReplicaSet passes through even when ReplicaSets are configured as workloads', () => {
   assert.equal(decide(load('replicaset-owned.json'), { extraWorkloads: ['apps/replicasets'] }).rule, 'pass-through:owned-replicaset');

@@ -339,7 +339,7 @@ describe('MutatingWebhookConfiguration (DESIGN §5)', () => {
     assert.equal(w.failurePolicy, 'Ignore');
     assert.equal(w.sideEffects, 'None');
     assert.equal(w.timeoutSeconds, 5);
-    assert.equal(w.reinvocationPolicy, 'IfNeeded');
+    assert.equal(w.reinvocationPolicy, 'Never');
     assert.equal(w.matchPolicy, 'Equivalent');
     assert.deepEqual(w.objectSelector, { matchLabels: { 'kube-latch.io/enabled': 'true' } });
     assert.deepEqual(w.namespaceSelector, {

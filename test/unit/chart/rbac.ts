@@ -57,7 +57,12 @@ export function permissionMatrix(n: Names, otherNamespace: string): Expectation[
   const rows: Expectation[] = [];
   for (const [group, resource] of [['apps', 'deployments'], ['apps', 'statefulsets'], ['argoproj.io', 'rollouts'], ['autoscaling', 'horizontalpodautoscalers']] as const) {
     for (const verb of ['get', 'list', 'watch']) rows.push(yes({ group, resource, verb, why: 'watcher informers on workloads and HPA bounds' }));
-    for (const verb of ['create', 'update', 'patch', 'delete', 'deletecollection']) rows.push(no({ group, resource, verb, namespace: otherNamespace, why: 'never writes workloads' }));
+    if (group === 'autoscaling') {
+      for (const verb of ['create', 'update', 'patch', 'delete', 'deletecollection']) rows.push(no({ group, resource, verb, namespace: otherNamespace, why: 'never writes HPAs' }));
+      continue;
+    }
+    rows.push(yes({ group, resource, verb: 'patch', namespace: otherNamespace, why: 'the kube-latch.io/latched marker after a push (DESIGN §4)' }));
+    for (const verb of ['create', 'update', 'delete', 'deletecollection']) rows.push(no({ group, resource, verb, namespace: otherNamespace, why: 'never creates, replaces or deletes workloads' }));
   }
   rows.push(no({ group: 'apps', resource: 'deployments/scale', verb: 'update', namespace: otherNamespace, why: 'never scales' }));
   rows.push(no({ group: 'apps', resource: 'deployments/scale', verb: 'patch', namespace: otherNamespace, why: 'never scales' }));

@@ -66,10 +66,20 @@ const HOT: Path[] = [
   ['request', 'oldObject', 'metadata', 'annotations'],
   ['request', 'oldObject', 'metadata', 'annotations', 'kube-latch.io/declared'],
   ['request', 'oldObject', 'metadata', 'annotations', 'kubectl.kubernetes.io/last-applied-configuration'],
+  ['request', 'object', 'metadata', 'annotations', 'kube-latch.io/latched'],
+  ['request', 'oldObject', 'metadata', 'annotations', 'kube-latch.io/latched'],
+  ['request', 'options'],
+  ['request', 'options', 'fieldManager'],
   ['request', 'object', 'metadata', 'managedFields'],
   ['request', 'object', 'metadata', 'managedFields', 0],
+  ['request', 'object', 'metadata', 'managedFields', 0, 'manager'],
+  ['request', 'object', 'metadata', 'managedFields', 0, 'operation'],
+  ['request', 'object', 'metadata', 'managedFields', 0, 'subresource'],
   ['request', 'object', 'metadata', 'managedFields', 0, 'fieldsV1'],
   ['request', 'object', 'metadata', 'managedFields', 0, 'fieldsV1', 'f:spec'],
+  ['request', 'object', 'metadata', 'managedFields', 0, 'fieldsV1', 'f:spec', 'f:replicas'],
+  ['request', 'object', 'metadata', 'managedFields', 1],
+  ['request', 'object', 'metadata', 'managedFields', 1, 'manager'],
   ['request', 'object', 'metadata', 'ownerReferences'],
 ];
 
@@ -82,7 +92,18 @@ const policyValue = fc.oneof(
   fc.integer().map(String),
 );
 
+/** Values for the fields that decide what a request declares: managers, operations, last-applied, markers. */
+const ownershipValue: fc.Arbitrary<unknown> = fc.oneof(
+  fc.constantFrom<unknown>('kustomize-controller', 'argocd-controller', 'kubectl-client-side-apply', 'kube-latch-watcher', 'helm', 'Apply', 'Update', 'scale', 'status', ''),
+  fc.record({ manager: fc.constantFrom('kustomize-controller', 'argocd-controller', 'kube-controller-manager'), operation: fc.constantFrom('Apply', 'Update'), subresource: fc.constantFrom(undefined, '', 'scale'), fieldsType: fc.constant('FieldsV1'), fieldsV1: fc.constantFrom({ 'f:spec': { 'f:replicas': {} } }, { 'f:spec': {} }, { 'f:spec': null }, {}) }, { requiredKeys: ['manager', 'operation'] }),
+  fc.record({ kind: fc.constant('UpdateOptions'), apiVersion: fc.constant('meta.k8s.io/v1'), fieldManager: fc.constantFrom<unknown>('kustomize-controller', 'argocd-controller', 'kubectl-client-side-apply', 17, null, '') }),
+  fc.option(fc.integer({ min: 0, max: 2_147_483_647 }), { nil: undefined }).map((r) => JSON.stringify({ apiVersion: 'apps/v1', kind: 'Deployment', spec: r === undefined ? {} : { replicas: r } })),
+  fc.constantFrom<unknown>('{"spec":{"replicas":null}}', '{"spec":{"replicas":"20"}}', '[]', 'null', '{"spec":', '50', ' 50', '050', '-1', '99999999999999999999', String(2 ** 31 - 1)),
+  fc.integer({ min: 0, max: 2_147_483_647 }).map(String),
+);
+
 const value: fc.Arbitrary<unknown> = fc.oneof(
+  { weight: 2, arbitrary: ownershipValue },
   { weight: 4, arbitrary: fc.jsonValue({ maxDepth: 3 }) },
   { weight: 3, arbitrary: fc.constantFrom<unknown>(null, true, false, 0, -1, 1.5, 2 ** 53, -(2 ** 53), 1e308, '', '17', [], {}, [null], { '': null }, '__proto__') },
   { weight: 2, arbitrary: policyValue },

@@ -4,6 +4,7 @@ import type {
   DueLatch,
   EventSink,
   EventTarget,
+  LatchMarker,
   GitState,
   Leadership,
   Lookup,
@@ -111,6 +112,14 @@ export class FakeEvents implements EventSink {
   }
   reasons(): string[] {
     return [...new Set(this.events.map((e) => e.reason))];
+  }
+}
+
+/** Records each latch marker the engine sets. */
+export class FakeMarker implements LatchMarker {
+  readonly marks: Array<{ target: EventTarget; latchPoint: number }> = [];
+  async mark(target: EventTarget, latchPoint: number): Promise<void> {
+    this.marks.push({ target, latchPoint });
   }
 }
 

@@ -1,0 +1,33 @@
+// The watcher's one write to a workload: the kube-latch.io/latched annotation after a push (DESIGN §4).
+// A JSON merge patch of that annotation alone, under the watcher's own field manager, so that it never
+// takes ownership of spec or of any field an applier manages.
+import { KubernetesObjectApi, PatchStrategy, type KubeConfig } from '@kubernetes/client-node';
+import { ANNOTATIONS } from '../latch/index.ts';
+import { firstLine } from '../kube/client.ts';
+import type { Logger } from '../log.ts';
+import type { EventTarget, LatchMarker } from './types.ts';
+
+export const WATCHER_FIELD_MANAGER = 'kube-latch-watcher';
+
+/** The merge patch that marks latch point L: one annotation, nothing else. */
+export function latchedPatch(target: EventTarget, latchPoint: number): Record<string, unknown> {
+  return {
+    apiVersion: target.apiVersion,
+    kind: target.kind,
+    metadata: { name: target.name, namespace: target.namespace, annotations: { [ANNOTATIONS.latched]: String(latchPoint) } },
+  };
+}
+
+export function kubeLatchMarker(kc: KubeConfig, log: Logger): LatchMarker {
+  const api = KubernetesObjectApi.makeApiClient(kc);
+  return {
+    async mark(target, latchPoint) {
+      try {
+        await api.patch(latchedPatch(target, latchPoint), undefined, undefined, WATCHER_FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
+        log.info({ workload: `${target.namespace}/${target.kind}/${target.name}`, latched: latchPoint }, 'latch point marked on the workload');
+      } catch (err) {
+        log.warn({ workload: `${target.namespace}/${target.kind}/${target.name}`, latched: latchPoint, err: firstLine(err) }, 'could not mark the latch point on the workload');
+      }
+    },
+  };
+}
