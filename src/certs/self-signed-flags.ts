@@ -23,6 +23,7 @@ export interface SelfSignedConfig {
 
 export const DEFAULT_CA_LIFETIME = '8760h';
 export const DEFAULT_CERT_LIFETIME = '720h';
+const MAX_LIFETIME_SECONDS = 100 * 365 * 86_400;
 const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
 /** The flags `kube-latch webhook` adds for `--certs self-signed`. */
@@ -70,7 +71,8 @@ export function selfSignedConfigFromFlags(v: FlagValues): SelfSignedConfig {
 }
 
 function lifetime(v: FlagValues, name: string, fallback: string): number {
-  const s = seconds(v, name) ?? seconds({ [name]: fallback }, name)!;
+  // A lifetime is no timer (renewal runs on the reconcile period), so the 30-day bound of timers does not apply.
+  const s = seconds(v, name, { max: MAX_LIFETIME_SECONDS }) ?? seconds({ [name]: fallback }, name, { max: MAX_LIFETIME_SECONDS })!;
   if (s < 3) throw new UsageError(`--${name} must be at least 3 seconds, got ${s}`);
   return Math.floor(s);
 }

@@ -25,6 +25,7 @@ const SIGN_FORMATS = ['ssh', 'gpg'] as const;
 export const DEFAULT_METRICS_PORT = 8081;
 export const DEFAULT_LEASE_NAME = 'kube-latch-watcher';
 const DEFAULT_BATCH_WINDOW = 10;
+const MAX_AUTHOR_LENGTH = 128;
 const IN_CLUSTER_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 /** public forges whose API base can be inferred from the repo host */
 const PUBLIC_FORGES: Record<string, { provider: (typeof PROVIDERS)[number]; apiUrl: string }> = {
@@ -128,6 +129,8 @@ export function parseWatcherConfig(argv: string[], env: NodeJS.ProcessEnv = proc
   }
 
   const author = str(f, 'author')!;
+  // parseAuthor's regex is only safe on short input; a name and address never come near this.
+  if (author.length > MAX_AUTHOR_LENGTH) throw new UsageError(`--author is ${author.length} characters long; expected "NAME <EMAIL>" of at most ${MAX_AUTHOR_LENGTH}`);
   try {
     parseAuthor(author);
   } catch (e) {

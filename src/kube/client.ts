@@ -98,6 +98,8 @@ export function kubeDiscovery(kc: KubeConfig): Discover {
 
 /** `group/version/Kind`, e.g. `apps.example.com/v1/Widget`, as given to `--workload-kind`. */
 export function parseKindSpec(spec: string): { group: string; version: string; kind: string } {
+  // group (a DNS name, ≤ 253) + version + kind: anything longer is refused before the regex reads it.
+  if (spec.length > 400) throw new KubeConfigError(`workload kind is ${spec.length} characters long; expected group/version/Kind of at most 400`);
   const m = /^([a-z0-9.-]+)\/(v[0-9]+(?:(?:alpha|beta)[0-9]+)?)\/([A-Z][A-Za-z0-9]*)$/.exec(spec.trim());
   if (!m) throw new KubeConfigError(`workload kind "${spec.slice(0, 60)}" is not group/version/Kind (e.g. apps.example.com/v1/Widget)`);
   return { group: m[1]!, version: m[2]!, kind: m[3]! };
