@@ -17,8 +17,10 @@ export interface SelfSignedConfig {
   certLifetimeSeconds: number;
   /** extra DNS names or IP addresses for the serving certificate (e.g. 127.0.0.1 for a url: webhook) */
   extraSans: string[];
-  /** where kubeconfig comes from; undefined means in-cluster */
+  /** --kubeconfig; undefined means as kubectl finds one ($KUBECONFIG, ~/.kube/config, in-cluster) */
   kubeconfig?: string;
+  /** --context */
+  context?: string;
 }
 
 export const DEFAULT_CA_LIFETIME = '8760h';
@@ -35,7 +37,8 @@ export const SELF_SIGNED_FLAGS: FlagSpec[] = [
   { name: 'ca-lifetime', type: 'string', arg: 'DURATION', default: DEFAULT_CA_LIFETIME, help: 'self-signed: CA validity; renewed at 2/3' },
   { name: 'cert-lifetime', type: 'string', arg: 'DURATION', default: DEFAULT_CERT_LIFETIME, help: 'self-signed: serving certificate validity; renewed at 2/3' },
   { name: 'cert-san', type: 'string', multiple: true, default: [], arg: 'NAME|IP', help: 'self-signed: extra DNS name or IP in the serving certificate' },
-  { name: 'kubeconfig', type: 'string', arg: 'FILE', help: 'self-signed: kubeconfig for the CA Secret and caBundle (default: in-cluster service account)' },
+  { name: 'kubeconfig', type: 'string', arg: 'FILE', help: 'self-signed: kubeconfig for the CA Secret and caBundle (default, as kubectl: $KUBECONFIG, ~/.kube/config, in-cluster)' },
+  { name: 'context', type: 'string', arg: 'NAME', help: 'self-signed: kubeconfig context to use (default: its current-context)' },
 ];
 
 /** Reads SELF_SIGNED_FLAGS. Throws UsageError. */
@@ -58,6 +61,7 @@ export function selfSignedConfigFromFlags(v: FlagValues): SelfSignedConfig {
     }
   }
   const kubeconfig = str(v, 'kubeconfig') || undefined;
+  const context = str(v, 'context') || undefined;
   return {
     namespace,
     serviceName,
@@ -67,6 +71,7 @@ export function selfSignedConfigFromFlags(v: FlagValues): SelfSignedConfig {
     certLifetimeSeconds,
     extraSans,
     ...(kubeconfig ? { kubeconfig } : {}),
+    ...(context ? { context } : {}),
   };
 }
 
