@@ -18,30 +18,12 @@ import { ANNOTATIONS, formatRatio, parseDecimal, parseTolerance, resolvePolicy }
 import { POLICY_VALUE_MAX_LENGTH } from '../../../src/latch/policy.ts';
 import { redactUrl } from '../../../src/redact.ts';
 import { parseRollout, ROLLOUT_MAX_LENGTH } from '../../../src/rollout/format.ts';
+import { adversarialFamilies } from '../../helpers/adversarial.ts';
 import { regexInputs } from '../../helpers/regex-spy.ts';
 import { review, workload } from '../../helpers/reviews.ts';
 
 const N = 200_000;
-const fill = (unit: string, prefix = '', suffix = '') => prefix + unit.repeat(Math.ceil((N - prefix.length - suffix.length) / unit.length)).slice(0, N - prefix.length - suffix.length) + suffix;
-
-/** The families, each exactly N characters. */
-const FAMILIES: Record<string, string> = {
-  'long zeros': fill('0', '1.'),
-  'long zeros then a one': fill('0', '1.', '1'),
-  'long digits': fill('9'),
-  'digits then a letter': fill('1', '', 'x'),
-  'nested repetition (1.1.1…)': fill('1.'),
-  'nested repetition (step:step:…)': fill('step:'),
-  'nested repetition (a-a-a…)': fill('a-'),
-  'whitespace run': fill(' ', '', '2'),
-  'newline run': fill('\n', '', 'x'),
-  'mixed blanks': fill(' \t\n\r'),
-  'URL flood (a://)': fill('a://'),
-  'userinfo flood (https://a@a@…)': fill('a@', 'https://'),
-  'host key flood': fill('host key for ', '', 'x'),
-  'percent run': fill('%'),
-  'key=value run': fill('k=v '),
-};
+const FAMILIES = adversarialFamilies(N);
 
 test('every family is 200,000 characters', () => {
   for (const [name, s] of Object.entries(FAMILIES)) assert.equal(s.length, N, name);
