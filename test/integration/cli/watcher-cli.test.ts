@@ -202,6 +202,23 @@ test('a remote that is down at start: /healthz ok, /readyz 503 naming git, retri
   await poll('the temp work dir to be removed', () => !existsSync(workDir), 5_000);
 });
 
+test('a token given as the URL user name never shows: not in the start-up line, not in git\'s error, not on stderr (issue 12 §4)', async () => {
+  const secret = 'ghp_0123456789abcdefghijklmnopqrstuvwxyz';
+  // Port 1 on loopback: git fails at once and names the URL (git 2.x drops the user itself; the scrubber
+  // would redact it otherwise, test/unit/redact.test.ts); the watcher retries.
+  const w = await startWatcherChild(['--repo', `https://${secret}@127.0.0.1:1/acme/app.git`, '--kubeconfig', await deadKubeconfig()], { env: cleanEnv() });
+  try {
+    const retry = await w.waitForLog('a retry naming the remote', (l) => l.msg === 'git remote not reachable; retrying', 20_000);
+    assert.match(String(retry['err']), /unable to access 'https:\/\/(\[redacted\]@)?127\.0\.0\.1:1\/acme\/app\.git\/'/);
+  } finally {
+    await w.stop('SIGTERM');
+  }
+  const starting = w.logs().find((l) => l.msg === 'watcher starting')!;
+  assert.equal(starting['repo'], 'https://[redacted]@127.0.0.1:1/acme/app.git');
+  const everything = JSON.stringify(w.logs()) + w.stderr();
+  assert.ok(!everything.includes(secret), 'the token is nowhere in the output');
+});
+
 test('parsed configuration: defaults, --settle and its overrides, units, pr inference, lease namespace', async () => {
   const kubeconfig = await deadKubeconfig();
   const parse = (args: string[], env: Record<string, string> = {}) => {
