@@ -5,7 +5,7 @@
 import { GitError } from '../git/exec.ts';
 import { firstLine, KubeConfigError, loadKubeConfig, type KubeConfig } from '../kube/client.ts';
 import { PolicyError, policyFromFlags, type PolicyDefaults } from '../latch/index.ts';
-import { bool, helpText, int, list, parseFlags, requireStr, str, UsageError, type FlagSpec } from './flags.ts';
+import { bool, helpText, int, list, MAX_BOUND, parseFlags, requireStr, str, UsageError, type FlagSpec } from './flags.ts';
 
 export const diffFlags: FlagSpec[] = [
   { name: 'repo', type: 'string', arg: 'PATH|URL', help: 'git repository: a local directory (read as it is, uncommitted edits included) or a URL (shallow-cloned into a temp dir)' },
@@ -53,7 +53,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const repo = requireStr(f, 'repo');
-  const defaults: PolicyDefaults = { ladder: str(f, 'ladder'), tolerance: str(f, 'tolerance'), min: int(f, 'min-replicas'), max: int(f, 'max-replicas') };
+  const defaults: PolicyDefaults = { ladder: str(f, 'ladder'), tolerance: str(f, 'tolerance'), min: int(f, 'min-replicas', { max: MAX_BOUND }), max: int(f, 'max-replicas', { max: MAX_BOUND }) };
   try {
     policyFromFlags(defaults);
   } catch (e) {

@@ -121,6 +121,9 @@ export function bool(v: FlagValues, name: string): boolean {
   return v[name] === true;
 }
 
+/** The largest default bound (--min-replicas, --max-replicas): 10 digits, as for the annotations (DESIGN §3). */
+export const MAX_BOUND = 9_999_999_999;
+
 /** A non-negative integer (ports, counts, seconds). */
 export function int(v: FlagValues, name: string, opts: { min?: number; max?: number } = {}): number | undefined {
   const x = str(v, name);

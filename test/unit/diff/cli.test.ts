@@ -103,6 +103,7 @@ describe('usage errors and trouble exit 2 with one line', () => {
     { args: ['--repo', '.', '--bogus'], msg: /bogus/ },
     { args: ['--repo', '.', '--ladder', 'fib'], msg: /unknown ladder "fib"/ },
     { args: ['--repo', '.', '--tolerance', '1.2'], msg: /below 1.582/ },
+    { args: ['--repo', '.', '--max-replicas', '10000000000'], msg: /--max-replicas must be at most 9999999999, got 10000000000/ },
     { args: ['--repo', '.', '--workload-namespace', 'Bad_NS'], msg: /--workload-namespace "Bad_NS" is not a namespace name/ },
     { args: ['--repo', '.', '--kubeconfig', '/nonexistent/kc'], msg: /kubeconfig \/nonexistent\/kc does not exist/ },
     { args: ['--repo', '.'], msg: /no kubeconfig: no --kubeconfig, no \$KUBECONFIG, no ~\/\.kube\/config/ },
