@@ -26,7 +26,6 @@ export const POLICY_VALUE_MAX_LENGTH = 32;
 /** DESIGN §3: a bound is a non-negative integer of at most this many digits. */
 export const BOUND_MAX_DIGITS = 10;
 
-
 export interface Policy {
   readonly ladder: Ladder;
   readonly tolerance: Ratio;
@@ -119,9 +118,8 @@ export function parseTolerance(text: string): Ratio {
   return r;
 }
 
-/** A bound: only digits, at most BOUND_MAX_DIGITS of them (surrounding blanks allowed). No regex. */
+/** A bound (already within the length cap): only digits, at most BOUND_MAX_DIGITS of them, blanks around allowed. No regex. */
 function parseBound(text: string, what: string): number {
-  checkLength(text, what);
   const s = text.trim();
   let digits = s.length > 0;
   for (let i = 0; i < s.length && digits; i++) digits = s.charCodeAt(i) >= 48 && s.charCodeAt(i) <= 57;
