@@ -16,10 +16,14 @@ export function redactFields(value: unknown, depth = 0): unknown {
     const stack = redactFields(value.stack) as string | undefined;
     return message === value.message && stack === value.stack ? value : { type: value.name, message, stack };
   }
+  // Copied only when something changes: a line without a URL costs one pass over its fields.
+  const obj = value as Record<string, unknown>;
   let out: Record<string, unknown> | undefined;
-  for (const [k, v] of Object.entries(value)) {
+  for (const k in obj) {
+    const v = obj[k];
+    if (typeof v !== 'string' && (typeof v !== 'object' || v === null)) continue;
     const r = redactFields(v, depth + 1);
-    if (r !== v) (out ??= { ...(value as Record<string, unknown>) })[k] = r;
+    if (r !== v) (out ??= { ...obj })[k] = r;
   }
   return out ?? value;
 }
