@@ -17,12 +17,15 @@ export interface SelfSignedConfig {
   certLifetimeSeconds: number;
   /** extra DNS names or IP addresses for the serving certificate (e.g. 127.0.0.1 for a url: webhook) */
   extraSans: string[];
-  /** where kubeconfig comes from; undefined means in-cluster */
+  /** --kubeconfig; undefined means as kubectl finds one ($KUBECONFIG, ~/.kube/config, in-cluster) */
   kubeconfig?: string;
+  /** --context */
+  context?: string;
 }
 
 export const DEFAULT_CA_LIFETIME = '8760h';
 export const DEFAULT_CERT_LIFETIME = '720h';
+const MAX_LIFETIME_SECONDS = 100 * 365 * 86_400;
 const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
 /** The flags `kube-latch webhook` adds for `--certs self-signed`. */
@@ -34,7 +37,8 @@ export const SELF_SIGNED_FLAGS: FlagSpec[] = [
   { name: 'ca-lifetime', type: 'string', arg: 'DURATION', default: DEFAULT_CA_LIFETIME, help: 'self-signed: CA validity; renewed at 2/3' },
   { name: 'cert-lifetime', type: 'string', arg: 'DURATION', default: DEFAULT_CERT_LIFETIME, help: 'self-signed: serving certificate validity; renewed at 2/3' },
   { name: 'cert-san', type: 'string', multiple: true, default: [], arg: 'NAME|IP', help: 'self-signed: extra DNS name or IP in the serving certificate' },
-  { name: 'kubeconfig', type: 'string', arg: 'FILE', help: 'self-signed: kubeconfig for the CA Secret and caBundle (default: in-cluster service account)' },
+  { name: 'kubeconfig', type: 'string', arg: 'FILE', help: 'self-signed: kubeconfig for the CA Secret and caBundle (default, as kubectl: $KUBECONFIG, ~/.kube/config, in-cluster)' },
+  { name: 'context', type: 'string', arg: 'NAME', help: 'self-signed: kubeconfig context to use (default: its current-context)' },
 ];
 
 /** Reads SELF_SIGNED_FLAGS. Throws UsageError. */
@@ -57,6 +61,7 @@ export function selfSignedConfigFromFlags(v: FlagValues): SelfSignedConfig {
     }
   }
   const kubeconfig = str(v, 'kubeconfig') || undefined;
+  const context = str(v, 'context') || undefined;
   return {
     namespace,
     serviceName,
@@ -66,11 +71,13 @@ export function selfSignedConfigFromFlags(v: FlagValues): SelfSignedConfig {
     certLifetimeSeconds,
     extraSans,
     ...(kubeconfig ? { kubeconfig } : {}),
+    ...(context ? { context } : {}),
   };
 }
 
 function lifetime(v: FlagValues, name: string, fallback: string): number {
-  const s = seconds(v, name) ?? seconds({ [name]: fallback }, name)!;
+  // A lifetime is no timer (renewal runs on the reconcile period), so the 30-day bound of timers does not apply.
+  const s = seconds(v, name, { max: MAX_LIFETIME_SECONDS }) ?? seconds({ [name]: fallback }, name, { max: MAX_LIFETIME_SECONDS })!;
   if (s < 3) throw new UsageError(`--${name} must be at least 3 seconds, got ${s}`);
   return Math.floor(s);
 }

@@ -91,7 +91,7 @@ export interface SelfSignedStatus {
  * three current on a timer. Throws TlsSourceError when the CA cannot be read or created at all.
  */
 export async function openSelfSignedSource(opts: SelfSignedOptions): Promise<SelfSignedSource> {
-  const store = opts.store ?? kubeCAStore(opts.kubeConfig ?? loadKubeConfig(opts.kubeconfig), {
+  const store = opts.store ?? kubeCAStore(opts.kubeConfig ?? loadKubeConfig({ file: opts.kubeconfig, context: opts.context }), {
     namespace: opts.namespace,
     secretName: opts.caSecret,
     webhookConfig: opts.webhookConfig,

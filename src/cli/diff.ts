@@ -5,13 +5,14 @@
 import { GitError } from '../git/exec.ts';
 import { firstLine, KubeConfigError, loadKubeConfig, type KubeConfig } from '../kube/client.ts';
 import { PolicyError, policyFromFlags, type PolicyDefaults } from '../latch/index.ts';
-import { bool, helpText, int, list, parseFlags, requireStr, str, UsageError, type FlagSpec } from './flags.ts';
+import { bool, helpText, int, list, MAX_BOUND, parseFlags, requireStr, str, UsageError, type FlagSpec } from './flags.ts';
 
 export const diffFlags: FlagSpec[] = [
   { name: 'repo', type: 'string', arg: 'PATH|URL', help: 'git repository: a local directory (read as it is, uncommitted edits included) or a URL (shallow-cloned into a temp dir)' },
   { name: 'path', type: 'string', multiple: true, arg: 'DIR', help: 'repo-relative directory or file to search for manifests (default: the whole tree)' },
   { name: 'branch', type: 'string', arg: 'B', help: "branch to clone (default: the remote's default branch; with a local PATH: clone that branch instead of reading the work tree)" },
-  { name: 'kubeconfig', type: 'string', arg: 'FILE', help: 'kubeconfig file (default: $KUBECONFIG, else the in-cluster service account)' },
+  { name: 'kubeconfig', type: 'string', arg: 'FILE', help: 'kubeconfig file (default, as kubectl: $KUBECONFIG, a list merged like kubectl; else ~/.kube/config; else in-cluster)' },
+  { name: 'context', type: 'string', arg: 'NAME', help: 'kubeconfig context to use (default: its current-context)' },
   // Not --namespace: the chart sets KUBE_LATCH_NAMESPACE (the pod's own namespace) in the watcher's container,
   // and diff run there must still see every namespace.
   { name: 'workload-namespace', type: 'string', arg: 'NS', help: 'only workloads in this namespace (default: all namespaces)' },
@@ -48,11 +49,11 @@ Colour only when stdout is a terminal and NO_COLOR is unset.`;
 export async function run(argv: string[]): Promise<number> {
   const f = parseFlags(diffFlags, argv);
   if (f['help']) {
-    process.stdout.write(helpText('kube-latch diff --repo PATH|URL [--path DIR…] [--branch B] [--kubeconfig FILE] [--json] [flags]', SUMMARY, diffFlags));
+    process.stdout.write(helpText('kube-latch diff --repo PATH|URL [--path DIR…] [--branch B] [--kubeconfig FILE] [--context NAME] [--json] [flags]', SUMMARY, diffFlags));
     return 0;
   }
   const repo = requireStr(f, 'repo');
-  const defaults: PolicyDefaults = { ladder: str(f, 'ladder'), tolerance: str(f, 'tolerance'), min: int(f, 'min-replicas'), max: int(f, 'max-replicas') };
+  const defaults: PolicyDefaults = { ladder: str(f, 'ladder'), tolerance: str(f, 'tolerance'), min: int(f, 'min-replicas', { max: MAX_BOUND }), max: int(f, 'max-replicas', { max: MAX_BOUND }) };
   try {
     policyFromFlags(defaults);
   } catch (e) {
@@ -65,7 +66,7 @@ export async function run(argv: string[]): Promise<number> {
 
   let kc: KubeConfig;
   try {
-    kc = kubeConfigFor(str(f, 'kubeconfig'));
+    kc = loadKubeConfig({ file: str(f, 'kubeconfig'), context: str(f, 'context') });
   } catch (e) {
     if (e instanceof KubeConfigError) throw new UsageError(e.message);
     throw e;
@@ -101,13 +102,6 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     await source.close();
   }
-}
-
-/** --kubeconfig, else $KUBECONFIG (its first file), else the in-cluster service account; never a silent default. */
-function kubeConfigFor(flag: string | undefined): KubeConfig {
-  if (flag) return loadKubeConfig(flag);
-  const first = (process.env['KUBECONFIG'] ?? '').split(':').find((p) => p !== '');
-  return loadKubeConfig(first);
 }
 
 function useColor(): boolean {

@@ -1,6 +1,7 @@
 // Flag parsing shared by every subcommand: node's parseArgs plus a KUBE_LATCH_* environment fallback,
 // so that a Helm chart can configure everything through env and a human through flags.
 import { parseArgs } from 'node:util';
+import { MAX_DURATION_SECONDS, parseDuration } from '../latch/duration.ts';
 
 /** A usage problem: the CLI prints its message on one line and exits 2. */
 export class UsageError extends Error {
@@ -26,6 +27,12 @@ export function envName(flag: string): string {
   return 'KUBE_LATCH_' + flag.toUpperCase().replace(/-/g, '_');
 }
 
+/**
+ * The longest value any flag (or KUBE_LATCH_* variable) may hold, checked before any parsing: a path is
+ * at most 4096 bytes on Linux, and every later regex then runs on bounded input.
+ */
+export const MAX_FLAG_VALUE = 4096;
+
 const helpFlag: FlagSpec = { name: 'help', type: 'boolean', help: 'show this help' };
 
 /**
@@ -45,6 +52,11 @@ export function parseFlags(specs: FlagSpec[], argv: string[], env: NodeJS.Proces
   const out: FlagValues = {};
   for (const s of all) {
     const given = parsed.values[s.name];
+    for (const value of [given, env[envName(s.name)]].flat()) {
+      if (typeof value === 'string' && value.length > MAX_FLAG_VALUE) {
+        throw new UsageError(`--${s.name} is ${value.length} characters long; expected at most ${MAX_FLAG_VALUE}`);
+      }
+    }
     if (given !== undefined) {
       out[s.name] = given as FlagValues[string];
       continue;
@@ -109,6 +121,9 @@ export function bool(v: FlagValues, name: string): boolean {
   return v[name] === true;
 }
 
+/** The largest default bound (--min-replicas, --max-replicas): 10 digits, as for the annotations (DESIGN §3). */
+export const MAX_BOUND = 9_999_999_999;
+
 /** A non-negative integer (ports, counts, seconds). */
 export function int(v: FlagValues, name: string, opts: { min?: number; max?: number } = {}): number | undefined {
   const x = str(v, name);
@@ -121,14 +136,17 @@ export function int(v: FlagValues, name: string, opts: { min?: number; max?: num
   return n;
 }
 
-/** Seconds as a non-negative decimal (`60`, `0.5`) or with a unit suffix (`500ms`, `90s`, `5m`, `1h`). */
-export function seconds(v: FlagValues, name: string): number | undefined {
+/**
+ * Seconds as a non-negative decimal (`60`, `0.5`) or with a unit suffix (`500ms`, `90s`, `5m`, `1h`,
+ * `30d`), at most 30 days (DESIGN §4) unless `max` says otherwise (certificate lifetimes, which are
+ * no timer).
+ */
+export function seconds(v: FlagValues, name: string, opts: { max?: number } = {}): number | undefined {
   const x = str(v, name);
   if (x === undefined) return undefined;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(x);
-  if (!m) throw new UsageError(`--${name} must be seconds (e.g. 60, 90s, 5m, 1h), got "${x}"`);
-  const scale = { ms: 0.001, s: 1, m: 60, h: 3600 }[m[2] ?? 's']!;
-  return Number(m[1]) * scale;
+  const r = parseDuration(x, opts.max ?? MAX_DURATION_SECONDS);
+  if (!r.ok) throw new UsageError(`--${name} ${r.message}`);
+  return r.seconds;
 }
 
 export function choice<T extends string>(v: FlagValues, name: string, allowed: readonly T[]): T | undefined {

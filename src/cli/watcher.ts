@@ -25,6 +25,7 @@ const SIGN_FORMATS = ['ssh', 'gpg'] as const;
 export const DEFAULT_METRICS_PORT = 8081;
 export const DEFAULT_LEASE_NAME = 'kube-latch-watcher';
 const DEFAULT_BATCH_WINDOW = 10;
+const MAX_AUTHOR_LENGTH = 128;
 const IN_CLUSTER_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 /** public forges whose API base can be inferred from the repo host */
 const PUBLIC_FORGES: Record<string, { provider: (typeof PROVIDERS)[number]; apiUrl: string }> = {
@@ -33,7 +34,8 @@ const PUBLIC_FORGES: Record<string, { provider: (typeof PROVIDERS)[number]; apiU
 };
 
 export const watcherFlags: FlagSpec[] = [
-  { name: 'kubeconfig', type: 'string', arg: 'FILE', help: 'kubeconfig file (default: the in-cluster service account)' },
+  { name: 'kubeconfig', type: 'string', arg: 'FILE', help: 'kubeconfig file (default, as kubectl: $KUBECONFIG, else ~/.kube/config, else the in-cluster service account)' },
+  { name: 'context', type: 'string', arg: 'NAME', help: 'kubeconfig context to use (default: its current-context)' },
   { name: 'repo', type: 'string', arg: 'URL', help: 'git remote: file://, ssh://, user@host:path or https:// (required)' },
   { name: 'branch', type: 'string', arg: 'BRANCH', help: 'tracked branch', default: 'main' },
   { name: 'path', type: 'string', multiple: true, arg: 'DIR', help: 'repo-relative directory or file searched for manifests (default: the whole repo)' },
@@ -97,6 +99,9 @@ export function parseWatcherConfig(argv: string[], env: NodeJS.ProcessEnv = proc
   const f = parseFlags(watcherFlags, argv, env);
   if (f['help']) return 'help';
 
+  // Choices first: a wrong --mode is named even when --repo is missing too.
+  const mode = choice(f, 'mode', MODES)!;
+  const logLevel = choice(f, 'log-level', LOG_LEVELS)!;
   const repo = requireStr(f, 'repo');
   let remote;
   try {
@@ -128,6 +133,8 @@ export function parseWatcherConfig(argv: string[], env: NodeJS.ProcessEnv = proc
   }
 
   const author = str(f, 'author')!;
+  // parseAuthor's regex is only safe on short input; a name and address never come near this.
+  if (author.length > MAX_AUTHOR_LENGTH) throw new UsageError(`--author is ${author.length} characters long; expected "NAME <EMAIL>" of at most ${MAX_AUTHOR_LENGTH}`);
   try {
     parseAuthor(author);
   } catch (e) {
@@ -142,7 +149,6 @@ export function parseWatcherConfig(argv: string[], env: NodeJS.ProcessEnv = proc
   if (signFormat && !signingKey) throw new UsageError(`--sign ${signFormat} needs --signing-key FILE`);
   if (signingKey && !signFormat) throw new UsageError('--signing-key needs --sign ssh|gpg');
 
-  const mode = choice(f, 'mode', MODES)!;
   const clusterName = str(f, 'cluster-name')!;
   if (clusterName.trim() === '') throw new UsageError('--cluster-name must not be empty');
   let provider = choice(f, 'provider', PROVIDERS);
@@ -190,11 +196,10 @@ export function parseWatcherConfig(argv: string[], env: NodeJS.ProcessEnv = proc
   const workDir = str(f, 'work-dir');
   if (workDir !== undefined && workDir.trim() === '') throw new UsageError('--work-dir must not be empty');
   const metricsPort = int(f, 'metrics-port', { max: 65535 })!;
-  const logLevel = choice(f, 'log-level', LOG_LEVELS)!;
 
   let kubeconfig: KubeConfig;
   try {
-    kubeconfig = loadKubeConfig(str(f, 'kubeconfig'), env);
+    kubeconfig = loadKubeConfig({ file: str(f, 'kubeconfig'), context: str(f, 'context') }, env);
   } catch (e) {
     if (e instanceof KubeConfigError) throw new UsageError(e.message);
     throw e;

@@ -6,7 +6,7 @@ import { SELF_SIGNED_FLAGS, selfSignedConfigFromFlags } from '../certs/self-sign
 import { describePolicy, policyFromFlags, PolicyError, type PolicyDefaults } from '../latch/index.ts';
 import type { ServerLimits } from '../admission/server.ts';
 import { createLogger } from '../log.ts';
-import { choice, helpText, int, list, parseFlags, seconds, str, UsageError, type FlagSpec, type FlagValues } from './flags.ts';
+import { choice, helpText, int, list, MAX_BOUND, parseFlags, seconds, str, UsageError, type FlagSpec, type FlagValues } from './flags.ts';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -83,8 +83,8 @@ export async function run(argv: string[]): Promise<number> {
   const defaults: PolicyDefaults & { extraWorkloads?: string[] } = {
     ladder: str(f, 'ladder'),
     tolerance: str(f, 'tolerance'),
-    min: int(f, 'min-replicas'),
-    max: int(f, 'max-replicas'),
+    min: int(f, 'min-replicas', { max: MAX_BOUND }),
+    max: int(f, 'max-replicas', { max: MAX_BOUND }),
   };
   if (extraWorkloads.length > 0) defaults.extraWorkloads = extraWorkloads;
   let policy;

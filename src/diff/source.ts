@@ -75,7 +75,7 @@ export async function openRepoSource(o: RepoSourceOptions): Promise<RepoSource> 
     const args = ['clone', '-q', '--depth', '1', '--single-branch', '--no-tags', ...(o.branch ? ['--branch', o.branch] : []), '--', remote.url, work];
     const r = await runGit(args, { cwd: tmp, env, scrub: makeScrubber(secrets), ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}) });
     if (r.code !== 0) {
-      if (/Remote branch .* not found/i.test(r.stderr)) throw new GitError('config', `clone: branch ${o.branch} does not exist on ${remote.printable}`);
+      if (/Remote branch \S+ not found/i.test(r.stderr)) throw new GitError('config', `clone: branch ${o.branch} does not exist on ${remote.printable}`);
       throw classify(`clone ${remote.printable}`, r, o.auth?.knownHosts ? { host: remote.host, knownHosts: o.auth.knownHosts } : { host: remote.host });
     }
     const branch = o.branch ?? (await currentBranch(work)) ?? 'HEAD';

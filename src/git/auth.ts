@@ -3,7 +3,10 @@
 // GIT_CONFIG_* variables, so that it is never in argv, in a URL, or in a log line.
 import { chmod, copyFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { redactUrl, urlSecrets } from '../redact.ts';
 import { GitError } from './exec.ts';
+
+export { redactUrl };
 
 export interface GitAuth {
   /** private key for ssh remotes (copied to a 0600 file: ssh refuses group-readable keys) */
@@ -25,12 +28,16 @@ export interface Remote {
   readonly kind: RemoteKind;
   /** host[:port] for messages; '' for file remotes */
   readonly host: string;
-  /** the URL with any password replaced, safe to print */
+  /** the URL with its credentials redacted (src/redact.ts), safe to print */
   readonly printable: string;
 }
 
+/** Longer --repo values are refused before any regex reads them. */
+export const MAX_URL_LENGTH = 2048;
+
 /** Parses --repo: file:// or an absolute path, ssh:// or scp-style `user@host:path`, or https://. */
 export function parseRemote(url: string): Remote {
+  if (url.length > MAX_URL_LENGTH) throw new GitError('config', `--repo is ${url.length} characters long; expected at most ${MAX_URL_LENGTH}`);
   const printable = redactUrl(url);
   if (url.startsWith('/') || url.startsWith('file://')) return { url, kind: 'file', host: '', printable };
   const m = /^([a-z][a-z0-9+.-]*):\/\/(?:[^@/]*@)?([^/?#]+)/i.exec(url);
@@ -46,12 +53,7 @@ export function parseRemote(url: string): Remote {
   throw new GitError('config', `--repo ${printable}: not a git URL (use file://, ssh://, user@host:path or https://)`);
 }
 
-/** Replaces the password of `scheme://user:password@host` so the URL can be printed. */
-export function redactUrl(s: string): string {
-  return s.replace(/([a-z][a-z0-9+.-]*:\/\/[^/@:\s]*):[^/@\s]*@/gi, '$1:[redacted]@');
-}
-
-/** A function that removes every secret (and URL passwords) from a text. */
+/** A function that removes every secret, and every URL's credentials, from a text. */
 export function makeScrubber(secrets: readonly string[]): (s: string) => string {
   const list = secrets.filter((s) => s.length >= 4).sort((a, b) => b.length - a.length);
   return (s: string) => {
@@ -91,7 +93,8 @@ export async function prepareEnv(remote: Remote, auth: GitAuth, stateDir: string
   });
   // safe.directory: a work dir on a volume owned by another uid (fsGroup) must not stop git.
   const cfg: [string, string][] = [['credential.helper', ''], ['core.hooksPath', '/dev/null'], ['safe.directory', '*'], ...config];
-  const secrets: string[] = [];
+  // A token written into the URL (https://TOKEN@host) reaches git, which may echo it outside a URL.
+  const secrets: string[] = urlSecrets(remote.url);
 
   const ssh = ['ssh', '-o BatchMode=yes', '-o StrictHostKeyChecking=yes', '-o UpdateHostKeys=no', '-o ConnectTimeout=20'];
   if (auth.knownHosts) ssh.push(`-o UserKnownHostsFile=${shq(auth.knownHosts)}`, '-o GlobalKnownHostsFile=/dev/null');

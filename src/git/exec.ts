@@ -90,9 +90,9 @@ function killGroup(pid: number | undefined): void {
  * naming the operation. `hostHint` names the host and known_hosts file for the host-key message.
  */
 export function classify(op: string, r: RunResult, hostHint?: { host: string; knownHosts?: string }): GitError {
-  const e = r.stderr;
+  const e = stderrTail(r.stderr);
   if (r.timedOut) return new GitError('unreachable', `${op}: timed out`);
-  if (/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No \S+ host key is known|host key for .* has changed/i.test(e)) {
+  if (/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No \S+ host key is known|host key for \S+ has changed/i.test(e)) {
     const where = hostHint?.knownHosts ? ` in ${hostHint.knownHosts}` : ' in known_hosts';
     const host = hostHint?.host ? ` of ${hostHint.host}` : '';
     const what = /No \S+ host key is known/i.test(e) ? 'is not listed' : 'does not match the key listed';
@@ -113,8 +113,18 @@ export function classify(op: string, r: RunResult, hostHint?: { host: string; kn
 
 /** The most telling line of git's stderr: the last `fatal:`/`error:` line, else the last non-empty one. */
 export function summary(stderr: string): string {
-  const lines = stderr.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('hint:'));
+  const lines = stderrTail(stderr).split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('hint:'));
   const fatal = lines.filter((l) => /^(fatal|error|remote: error|ERROR):/i.test(l));
   const pick = fatal.length ? fatal.join('; ') : (lines.at(-1) ?? '');
   return pick.length > 300 ? pick.slice(0, 297) + '...' : pick;
+}
+
+/**
+ * The last STDERR_TAIL characters: git ends with the line that explains a failure, and a remote that
+ * floods its `remote:` lines cannot make the regexes above run on more than this.
+ */
+export const STDERR_TAIL = 8192;
+
+function stderrTail(s: string): string {
+  return s.length > STDERR_TAIL ? s.slice(-STDERR_TAIL) : s;
 }

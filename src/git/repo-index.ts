@@ -245,7 +245,8 @@ export class RepoIndex {
 
   /** Broken files that look like they declare the workload (a `kind: K` line and a `name: N` entry). */
   private brokenMentioning(ref: WorkloadRef): string[] {
-    const kind = new RegExp(`^\\s*kind:\\s*["']?${escapeRe(ref.kind)}["']?\\s*(#.*)?$`, 'im');
+    // [ \t], not \s: with the m flag \s crosses lines, and ^\s* backtracks quadratically over blank lines.
+    const kind = new RegExp(`^[ \\t]*kind:[ \\t]*["']?${escapeRe(ref.kind)}["']?[ \\t]*(#.*)?$`, 'im');
     const name = new RegExp(`(^|[\\s{,])name:\\s*["']?${escapeRe(ref.name)}["']?\\s*($|[,}#])`, 'm');
     const out: string[] = [];
     for (const [file, text] of this.broken) if (kind.test(text) && name.test(text)) out.push(file);

@@ -1,6 +1,7 @@
 // client-node 2.x setup and the small helpers every Kubernetes-facing module shares.
 import { existsSync } from 'node:fs';
-import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { delimiter, join } from 'node:path';
+import { CustomObjectsApi, KubeConfig, type Cluster, type Context, type User } from '@kubernetes/client-node';
 
 export { KubeConfig };
 
@@ -11,27 +12,77 @@ export class KubeConfigError extends Error {
 
 const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
+/** Where to look for cluster access, as kubectl does; `context` picks a context of the kubeconfig. */
+export interface KubeConfigSource {
+  /** `--kubeconfig FILE`: this file only */
+  readonly file?: string | undefined;
+  /** `--context NAME` */
+  readonly context?: string | undefined;
+}
+
 /**
- * A KubeConfig from `--kubeconfig FILE`, else the in-cluster service account. No silent fallback to
- * ~/.kube/config: a sidecar that quietly talks to the wrong cluster is worse than one that exits.
+ * A KubeConfig found as kubectl finds one: `--kubeconfig FILE`, else `$KUBECONFIG` (a colon-separated
+ * list, merged as kubectl merges it: the first file to set a cluster, user, context or current-context
+ * wins, and files that do not exist are skipped), else `~/.kube/config`, else the in-cluster service
+ * account. `--context` then selects a context. Unlike client-node's loadFromDefault, it never falls
+ * back to http://localhost:8080, never throws on a name two files share, and says which source it read.
  */
-export function loadKubeConfig(file?: string, env: NodeJS.ProcessEnv = process.env): KubeConfig {
+export function loadKubeConfig(source: string | KubeConfigSource = {}, env: NodeJS.ProcessEnv = process.env): KubeConfig {
+  const { file, context } = typeof source === 'string' ? { file: source } : source;
   const kc = new KubeConfig();
+  let from: string;
   if (file) {
     if (!existsSync(file)) throw new KubeConfigError(`kubeconfig ${file} does not exist`);
-    try {
-      kc.loadFromFile(file);
-    } catch (err) {
-      throw new KubeConfigError(`kubeconfig ${file}: ${firstLine(err)}`);
-    }
-    if (!kc.getCurrentCluster()) throw new KubeConfigError(`kubeconfig ${file} has no current cluster`);
+    readInto(kc, [file]);
+    from = `kubeconfig ${file}`;
+  } else if (env['KUBECONFIG']) {
+    const listed = [...new Set(env['KUBECONFIG'].split(delimiter).filter((p) => p !== ''))];
+    const present = listed.filter((p) => existsSync(p));
+    if (present.length === 0) throw new KubeConfigError(`$KUBECONFIG names no file that exists (${listed.join(delimiter)})`);
+    readInto(kc, present);
+    from = `$KUBECONFIG (${present.join(delimiter)})`;
+  } else if (env['HOME'] && existsSync(join(env['HOME'], '.kube', 'config'))) {
+    const home = join(env['HOME'], '.kube', 'config');
+    readInto(kc, [home]);
+    from = `kubeconfig ${home}`;
+  } else if (env['KUBERNETES_SERVICE_HOST'] && existsSync(SERVICE_ACCOUNT_TOKEN)) {
+    if (context) throw new KubeConfigError(`--context ${context}: running in a cluster with no kubeconfig, so there are no contexts to choose from`);
+    kc.loadFromCluster();
     return kc;
+  } else {
+    throw new KubeConfigError('no kubeconfig: no --kubeconfig, no $KUBECONFIG, no ~/.kube/config, and not running in a cluster (no service account token)');
   }
-  if (!env['KUBERNETES_SERVICE_HOST'] || !existsSync(SERVICE_ACCOUNT_TOKEN)) {
-    throw new KubeConfigError('no --kubeconfig given and not running in a cluster (no service account token)');
+  if (context) {
+    if (!kc.getContexts().some((c) => c.name === context)) {
+      throw new KubeConfigError(`--context ${context} is not a context of ${from} (it has: ${kc.getContexts().map((c) => c.name).join(', ') || 'none'})`);
+    }
+    kc.setCurrentContext(context);
   }
-  kc.loadFromCluster();
+  if (!kc.getCurrentCluster()) {
+    throw new KubeConfigError(`${from} has no current cluster${context ? '' : ' (set current-context, or pass --context)'}`);
+  }
   return kc;
+}
+
+/** Loads files into kc, merged as kubectl merges KUBECONFIG: the first to set each name wins. */
+function readInto(kc: KubeConfig, files: readonly string[]): void {
+  const clusters: Cluster[] = [];
+  const users: User[] = [];
+  const contexts: Context[] = [];
+  let current = '';
+  for (const f of files) {
+    const one = new KubeConfig();
+    try {
+      one.loadFromFile(f); // relative paths in it are made absolute against its own folder
+    } catch (err) {
+      throw new KubeConfigError(`kubeconfig ${f}: ${firstLine(err)}`);
+    }
+    for (const c of one.getClusters()) if (!clusters.some((x) => x.name === c.name)) clusters.push(c);
+    for (const u of one.getUsers()) if (!users.some((x) => x.name === u.name)) users.push(u);
+    for (const c of one.getContexts()) if (!contexts.some((x) => x.name === c.name)) contexts.push(c);
+    if (current === '' && one.getCurrentContext()) current = one.getCurrentContext();
+  }
+  kc.loadFromOptions({ clusters, users, contexts, currentContext: current });
 }
 
 /** The HTTP status of a client-node error (ApiException.code, or statusCode from a watch), if any. */
@@ -98,6 +149,8 @@ export function kubeDiscovery(kc: KubeConfig): Discover {
 
 /** `group/version/Kind`, e.g. `apps.example.com/v1/Widget`, as given to `--workload-kind`. */
 export function parseKindSpec(spec: string): { group: string; version: string; kind: string } {
+  // group (a DNS name, ≤ 253) + version + kind: anything longer is refused before the regex reads it.
+  if (spec.length > 400) throw new KubeConfigError(`workload kind is ${spec.length} characters long; expected group/version/Kind of at most 400`);
   const m = /^([a-z0-9.-]+)\/(v[0-9]+(?:(?:alpha|beta)[0-9]+)?)\/([A-Z][A-Za-z0-9]*)$/.exec(spec.trim());
   if (!m) throw new KubeConfigError(`workload kind "${spec.slice(0, 60)}" is not group/version/Kind (e.g. apps.example.com/v1/Widget)`);
   return { group: m[1]!, version: m[2]!, kind: m[3]! };

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
+import { redactUrl } from '../redact.ts';
 import { systemClock, type Clock } from '../watcher/clock.ts';
 import type { EventSink, EventTarget } from '../watcher/types.ts';
 import { firstLine, statusOf } from './client.ts';
@@ -71,7 +72,9 @@ export class EventRecorder implements EventSink {
   }
 
   record(target: EventTarget, ev: { type: 'Normal' | 'Warning'; reason: string; message: string }): void {
-    const message = ev.message.length > MAX_MESSAGE ? ev.message.slice(0, MAX_MESSAGE - 1) + '…' : ev.message;
+    // Redacted before it is cut: a cut could leave half a URL that the redaction no longer recognises.
+    const full = redactUrl(ev.message);
+    const message = full.length > MAX_MESSAGE ? full.slice(0, MAX_MESSAGE - 1) + '…' : full;
     const key = [target.namespace, target.kind, target.name, target.uid ?? '', ev.type, ev.reason, message].join('\u0000');
     let entry = this.entries.get(key);
     if (entry) {

@@ -19,6 +19,14 @@ export const ENABLED_LABEL = 'kube-latch.io/enabled';
 export const DEFAULT_TOLERANCE = '2';
 const VALIDITY_LIMIT = 1_000_000;
 
+/**
+ * DESIGN §3: a policy annotation longer than this is invalid, checked before any parsing, so that a
+ * 200,000-character value costs a length comparison and nothing else.
+ */
+export const POLICY_VALUE_MAX_LENGTH = 32;
+/** DESIGN §3: a bound is a non-negative integer of at most this many digits. */
+export const BOUND_MAX_DIGITS = 10;
+
 export interface Policy {
   readonly ladder: Ladder;
   readonly tolerance: Ratio;
@@ -104,18 +112,28 @@ export function toleranceValid(l: Ladder, r: Ratio): boolean {
 
 /** Parses a tolerance: a plain decimal ≥ 1. Throws PolicyError naming what is expected. */
 export function parseTolerance(text: string): Ratio {
+  checkLength(text, 'tolerance');
   const r = parseDecimal(text.trim());
   if (!r) throw new PolicyError(`tolerance "${clip(text)}" is not a plain decimal ≥ 1`);
   if (r.p < r.q) throw new PolicyError(`tolerance ${clip(formatRatio(r))} is below 1`);
   return r;
 }
 
+/** A bound (already within the length cap): only digits, at most BOUND_MAX_DIGITS of them, blanks around allowed. No regex. */
 function parseBound(text: string, what: string): number {
   const s = text.trim();
-  if (!/^\d+$/.test(s) || !Number.isSafeInteger(Number(s))) {
-    throw new PolicyError(`${what} "${clip(text)}" is not a non-negative integer`);
-  }
+  let digits = s.length > 0;
+  for (let i = 0; i < s.length && digits; i++) digits = s.charCodeAt(i) >= 48 && s.charCodeAt(i) <= 57;
+  if (!digits) throw new PolicyError(`${what} "${clip(text)}" is not a non-negative integer`);
+  if (s.length > BOUND_MAX_DIGITS) throw new PolicyError(`${what} "${clip(s)}" has ${s.length} digits; expected at most ${BOUND_MAX_DIGITS}`);
   return Number(s);
+}
+
+/** The length cap of DESIGN §3, applied before a value is trimmed, scanned or matched. */
+function checkLength(text: string, what: string): void {
+  if (text.length > POLICY_VALUE_MAX_LENGTH) {
+    throw new PolicyError(`${what} is ${text.length} characters long; expected at most ${POLICY_VALUE_MAX_LENGTH}`);
+  }
 }
 
 export type PolicyResult =
@@ -141,6 +159,21 @@ export function resolvePolicy(
     annotation,
     message: (err as Error).message,
   });
+
+  // Every length first, so that no value is parsed while another one is over the cap.
+  const texts: Array<[annotation: string, text: string | undefined, what: string]> = [
+    [ANNOTATIONS.ladder, ladderText ?? defaults.ladder, 'ladder'],
+    [ANNOTATIONS.tolerance, tolText ?? defaults.tolerance, 'tolerance'],
+    [ANNOTATIONS.min, minText, 'min-replicas'],
+    [ANNOTATIONS.max, maxText, 'max-replicas'],
+  ];
+  for (const [annotation, text, what] of texts) {
+    try {
+      if (text !== undefined) checkLength(text, what);
+    } catch (e) {
+      return fail(annotation, e);
+    }
+  }
 
   let ladder: Ladder;
   try {

@@ -7,14 +7,28 @@ export interface Ratio {
   readonly q: bigint;
 }
 
-const PLAIN_DECIMAL = /^(\d+)(?:\.(\d+))?$/;
+/** The longest decimal parseDecimal reads: policy annotations are capped at 32 characters (DESIGN §3). */
+export const DECIMAL_MAX_LENGTH = 32;
 
-/** Parses a plain decimal (`2`, `1.5`, `2.50`); undefined when it is not one. */
+const isDigit = (c: number) => c >= 48 && c <= 57;
+
+/**
+ * Parses a plain decimal (`2`, `1.5`, `2.50`); undefined when it is not one or is longer than
+ * DECIMAL_MAX_LENGTH. One pass, no regex: the cost is bounded whatever the input.
+ */
 export function parseDecimal(text: string): Ratio | undefined {
-  const m = PLAIN_DECIMAL.exec(text);
-  if (!m) return undefined;
-  const frac = m[2] ?? '';
-  return { p: BigInt(m[1]! + frac), q: 10n ** BigInt(frac.length) };
+  if (text.length === 0 || text.length > DECIMAL_MAX_LENGTH) return undefined;
+  let dot = -1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (isDigit(c)) continue;
+    if (c !== 46 || dot >= 0) return undefined; // 46 is '.'
+    dot = i;
+  }
+  if (dot === 0 || dot === text.length - 1) return undefined;
+  if (dot < 0) return { p: BigInt(text), q: 1n };
+  const frac = text.length - dot - 1;
+  return { p: BigInt(text.slice(0, dot) + text.slice(dot + 1)), q: 10n ** BigInt(frac) };
 }
 
 /** a/b ≥ c/d for positive denominators. */
@@ -36,5 +50,9 @@ export function formatRatio(r: Ratio): string {
   const rest = r.p % r.q;
   if (rest === 0n) return whole.toString();
   const digits = r.q.toString().length - 1;
-  return `${whole}.${rest.toString().padStart(digits, '0').replace(/0+$/, '')}`;
+  const frac = rest.toString().padStart(digits, '0');
+  // Trailing zeros cut by a scan, not /0+$/ (which backtracks quadratically on "0…01").
+  let end = frac.length;
+  while (end > 0 && frac.charCodeAt(end - 1) === 48) end--;
+  return `${whole}.${frac.slice(0, end)}`;
 }

@@ -10,6 +10,12 @@
 
 export const ROLLOUT_ANNOTATION = 'kube-latch.io/rollout';
 
+/**
+ * Longer values are not records: the webhook reads this annotation from requests, and no pod template's
+ * images come near it (a value is checked for length before any split or regex).
+ */
+export const ROLLOUT_MAX_LENGTH = 16_384;
+
 export const MILESTONES = ['started', '25%', '50%', '75%', 'complete', 'failed'] as const;
 export type Milestone = (typeof MILESTONES)[number];
 
@@ -63,7 +69,7 @@ export function formatRollout(r: RolloutRecord): string {
  * any order and unknown `key=value` fields are ignored, so a later version can add one.
  */
 export function parseRollout(value: string | undefined | null): RolloutRecord | undefined {
-  if (typeof value !== 'string') return undefined;
+  if (typeof value !== 'string' || value.length > ROLLOUT_MAX_LENGTH) return undefined;
   const s = value.trim();
   if (s === 'complete') return { milestone: 'complete' };
   const fields = new Map<string, string>();

@@ -9,18 +9,59 @@ export interface Clock {
   clearTimeout(handle: TimerHandle): void;
 }
 
-/** Wall clock and node timers; timers are unref'd so they never keep a finished process alive. */
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimeout(fn, ms) {
-    const t = setTimeout(fn, Math.max(0, ms));
-    t.unref();
-    return t;
-  },
-  clearTimeout(handle) {
-    clearTimeout(handle as ReturnType<typeof setTimeout>);
-  },
-};
+/** Node's longest timer: a setTimeout over 2^31-1 ms fires at once (with a TimeoutOverflowWarning). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The node timer functions systemClock runs on; replaced in tests of the overflow guard. */
+export interface NodeTimers {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): { unref(): unknown };
+  clearTimeout(t: unknown): void;
+}
+
+const nodeTimers: NodeTimers = { now: () => Date.now(), setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (t) => clearTimeout(t as ReturnType<typeof setTimeout>) };
+
+/** A timer longer than MAX_TIMER_MS: re-armed in steps of at most MAX_TIMER_MS until its deadline. */
+class LongTimer {
+  readonly id = -1;
+  current: unknown;
+}
+
+/**
+ * Wall clock and node timers; timers are unref'd so they never keep a finished process alive. A delay
+ * that node cannot hold (over 2^31-1 ms, about 24.8 days; settle-down may be 30) is chained instead of
+ * overflowing into an immediate fire, which a re-arming caller would turn into a busy loop. A delay that
+ * is not a number is a bug, refused with a RangeError rather than fired at once.
+ */
+export function createSystemClock(timers: NodeTimers = nodeTimers): Clock {
+  return {
+    now: () => timers.now(),
+    setTimeout(fn, ms) {
+      if (Number.isNaN(ms) || ms === Infinity) throw new RangeError(`timer delay must be a finite number of milliseconds, got ${ms}`);
+      const delay = Math.max(0, ms);
+      if (delay <= MAX_TIMER_MS) {
+        const t = timers.setTimeout(fn, delay);
+        t.unref();
+        return t as TimerHandle;
+      }
+      const long = new LongTimer();
+      const deadline = timers.now() + delay;
+      const arm = () => {
+        const left = deadline - timers.now();
+        const t = left > MAX_TIMER_MS ? timers.setTimeout(arm, MAX_TIMER_MS) : timers.setTimeout(fn, Math.max(0, left));
+        t.unref();
+        long.current = t;
+      };
+      arm();
+      return long;
+    },
+    clearTimeout(handle) {
+      timers.clearTimeout(handle instanceof LongTimer ? handle.current : handle);
+    },
+  };
+}
+
+export const systemClock: Clock = createSystemClock();
 
 interface ManualTimer {
   id: number;

@@ -8,6 +8,7 @@
 import type { ChangeOutcome, Change } from '../changes.ts';
 import { pullRequestBody } from '../message.ts';
 import type { GitRepo } from '../repo.ts';
+import { redactUrl } from '../../redact.ts';
 import { ApiError, type ApiOptions } from './http.ts';
 import { GITHUB_API, GitHubPullRequests } from './github.ts';
 import { GITLAB_API, GitLabMergeRequests } from './gitlab.ts';
@@ -48,7 +49,7 @@ export function repoSlug(url: string): string {
   else if (scp) path = scp[1]!;
   else path = url;
   const slug = path.replace(/^\/+|\/+$/g, '').replace(/\.git$/, '');
-  if (!slug.includes('/')) throw new Error(`cannot tell the repository (owner/name) from --repo ${url}`);
+  if (!slug.includes('/')) throw new Error(`cannot tell the repository (owner/name) from --repo ${redactUrl(url)}`);
   return slug;
 }
 

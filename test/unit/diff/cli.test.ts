@@ -32,7 +32,8 @@ current-context: x
 function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('KUBE_LATCH_') && k !== 'KUBECONFIG' && k !== 'NO_COLOR'));
-    const child = spawn(process.execPath, [MAIN, 'diff', ...args], { env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // HOME without ~/.kube/config: the machine's own kubeconfig never leaks into a case.
+    const child = spawn(process.execPath, [MAIN, 'diff', ...args], { env: { ...clean, HOME: root, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d));
@@ -102,9 +103,10 @@ describe('usage errors and trouble exit 2 with one line', () => {
     { args: ['--repo', '.', '--bogus'], msg: /bogus/ },
     { args: ['--repo', '.', '--ladder', 'fib'], msg: /unknown ladder "fib"/ },
     { args: ['--repo', '.', '--tolerance', '1.2'], msg: /below 1.582/ },
+    { args: ['--repo', '.', '--max-replicas', '10000000000'], msg: /--max-replicas must be at most 9999999999, got 10000000000/ },
     { args: ['--repo', '.', '--workload-namespace', 'Bad_NS'], msg: /--workload-namespace "Bad_NS" is not a namespace name/ },
     { args: ['--repo', '.', '--kubeconfig', '/nonexistent/kc'], msg: /kubeconfig \/nonexistent\/kc does not exist/ },
-    { args: ['--repo', '.'], msg: /no --kubeconfig given and not running in a cluster/ },
+    { args: ['--repo', '.'], msg: /no kubeconfig: no --kubeconfig, no \$KUBECONFIG, no ~\/\.kube\/config/ },
     { args: ['--repo', '/nonexistent/repo', '--kubeconfig', '@KC'], msg: /clone \/nonexistent\/repo: .*does not exist/ },
     { args: ['--repo', 'no such thing', '--kubeconfig', '@KC'], msg: /--repo no such thing: not a git URL/ },
     { args: ['--repo', '@REPO', '--branch', 'a..b', '--kubeconfig', '@KC'], msg: /--branch "a..b" is not a valid branch name/ },

@@ -87,7 +87,7 @@ test('kubeconfig: a file loads; a missing file or no cluster is a clear error', 
     );
     assert.equal(loadKubeConfig(file).getCurrentCluster()?.server, 'https://127.0.0.1:6443');
     assert.throws(() => loadKubeConfig(join(dir, 'nope')), /kubeconfig .*nope does not exist/);
-    assert.throws(() => loadKubeConfig(undefined, {}), /no --kubeconfig given and not running in a cluster/);
+    assert.throws(() => loadKubeConfig(undefined, {}), /no kubeconfig: no --kubeconfig, no \$KUBECONFIG, no ~\/\.kube\/config, and not running in a cluster/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -123,3 +123,12 @@ test('events: the de-duplication memory is bounded', async () => {
   await rec.flush();
   assert.equal(api.calls.length, 51);
 });
+
+test('events: a URL credential in the message is redacted before the Event is written (issue 12 §4)', async () => {
+  const { api, rec } = setup();
+  const token = 'ghp_0123456789abcdefghijklmnopqrstuvwxyz';
+  rec.record(target, { type: 'Warning', reason: 'LatchPushFailed', message: `kube-latch: push to https://${token}@github.com/a/b.git failed; will retry` });
+  await rec.flush();
+  const ev = [...api.stored.values()][0]!;
+  assert.equal(ev.message, 'kube-latch: push to https://[redacted]@github.com/a/b.git failed; will retry');
+});
