@@ -98,9 +98,6 @@ export interface SelfSignedStatus {
   secretError?: string;
 }
 
-/** What was repaired, as the `object` label of kube_latch_tls_ca_repairs_total. */
-export type RepairedObject = 'ca-bundle' | 'ca-secret';
-
 /**
  * The CA Secret is gone and cannot be made again: the chart grants no `create` on Secrets, by design
  * (docs/rbac.md). The message says what to do.
