@@ -288,6 +288,10 @@ test('helm upgrade --force empties the CA Secret and caBundle under load: caBund
   const ca1 = new X509Certificate(Buffer.from((await c.getJson(['secret', CA_SECRET, '-n', ns])).data[CA_CERT_KEY], 'base64').toString('utf8'));
   const repairLog = wh.logs.find((l) => String(l['msg']).startsWith('self-signed: caBundle had lost the CA of the served certificate'));
   const repairedAt = repairLog ? new Date(repairLog['time']).getTime() : undefined;
+  // The webhook's own account of the episode: its certificate log lines from the replace on, ms after it started.
+  const timeline = wh.logs
+    .filter((l) => new Date(l['time']).getTime() >= replaced!.start && String(l['msg']).startsWith('self-signed:'))
+    .map((l) => `${new Date(l['time']).getTime() - replaced!.start} ms ${l['msg']}${l['reason'] ? ` (${l['reason']})` : ''}`);
   const backAt = bundleBack?.at ?? Infinity;
   const failedApplies = outcomes.filter((o) => o.failure);
   const failedProbes = probes.filter((p) => p.failure);
@@ -312,6 +316,7 @@ test('helm upgrade --force empties the CA Secret and caBundle under load: caBund
     probeFailuresAfterRepair: failedProbes.filter((p) => p.at >= backAt).length,
     repairsCaBundle: repairCount('ca-bundle'),
     repairsCaSecret: repairCount('ca-secret'),
+    timeline,
   };
   t.diagnostic(`helm upgrade --force: ${JSON.stringify(summary)}`);
   process.stderr.write(`cert-selfsigned-cli --force summary ${JSON.stringify(summary)}\n`);
@@ -441,9 +446,10 @@ interface ApplyOutcome {
 }
 
 /**
- * Applies WORKLOADS Deployments again and again while `running()`, declaring 4 and 5 in turn around a live
- * 4: CREATE keeps the declared 4; every UPDATE keeps the live 4 (in band) and records the new declared
- * value. Only a successful webhook call does both, so each apply shows whether the webhook answered.
+ * Applies WORKLOADS Deployments again and again while `running()`, declaring 4 and 5 in turn: CREATE keeps
+ * the declared 4; every UPDATE keeps the live count (in band) and records the new declared value. Only a
+ * successful webhook call does both, so each apply shows whether the webhook answered. (A call that fails
+ * open sets the declared value as live, which later calls then keep.)
  */
 async function applyLoad(apps: string, running: () => boolean, started: number): Promise<ApplyOutcome[]> {
   const out: ApplyOutcome[] = [];
@@ -451,6 +457,7 @@ async function applyLoad(apps: string, running: () => boolean, started: number):
   await Promise.all(
     Array.from({ length: WORKLOADS }, async (_, w) => {
       const name = `web-${w}`;
+      let live = 4;
       for (let i = 0; running(); i++) {
         const declared = i % 2 === 0 ? 4 : 5;
         const t = Date.now();
@@ -462,9 +469,10 @@ async function applyLoad(apps: string, running: () => boolean, started: number):
         }
         const obj = JSON.parse(r.stdout);
         const recorded = obj.metadata.annotations?.['kube-latch.io/declared'];
-        if (recorded !== String(declared) || obj.spec.replicas !== 4) {
-          out.push({ startedAt, failure: `${name} #${i} ${at(t)}: declared ${declared}, got replicas ${obj.spec.replicas}, declared annotation ${recorded}: no successful webhook call` });
+        if (recorded !== String(declared) || obj.spec.replicas !== live) {
+          out.push({ startedAt, failure: `${name} #${i} ${at(t)}: declared ${declared} over live ${live}, got replicas ${obj.spec.replicas}, declared annotation ${recorded}: no successful webhook call` });
         } else out.push({ startedAt });
+        live = obj.spec.replicas;
       }
     }),
   );
