@@ -97,6 +97,7 @@ export function createWebhookMetrics(opts: MetricsOptions = {}): WebhookMetrics 
 
   const tls = opts.tls;
   if (tls) {
+    tls.registerMetrics?.(registry);
     let cached: { pem: string; notAfter: number } | undefined;
     new Gauge({
       name: 'kube_latch_tls_certificate_expiry_timestamp_seconds',

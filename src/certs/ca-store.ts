@@ -1,8 +1,9 @@
 // Where self-signed mode keeps its state in the cluster: the CA in a Secret of the release namespace, and
 // the trusted CAs in the MutatingWebhookConfiguration's caBundle. Every write is conditional on the
 // resourceVersion it read, so replicas racing each other never overwrite a newer state: the loser gets a
-// conflict, re-reads and decides again.
-import { AdmissionregistrationV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
+// conflict, re-reads and decides again. Both objects are watched by name, so that a Secret or caBundle
+// that someone replaced (`helm upgrade --force`, Argo CD `Replace=true`) is seen at once, not at the next poll.
+import { AdmissionregistrationV1Api, CoreV1Api, PatchStrategy, Watch, setHeaderOptions, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import { statusOf } from '../kube/client.ts';
 
 /** The Secret's keys: the current CA, its key, and every CA still to be trusted (current first). */
@@ -35,7 +36,17 @@ export interface CAStore {
   readBundles(): Promise<WebhookBundles | undefined>;
   /** Sets every named webhook's caBundle to `bundle`; false when the configuration changed since `resourceVersion`. */
   writeBundles(bundle: string, names: readonly string[], resourceVersion: string): Promise<boolean>;
+  /**
+   * Calls `onEvent` whenever the Secret or the webhook configuration may have changed (also once when each
+   * watch (re)starts), and `onError` when a watch cannot run (it is retried). Returns a stop function.
+   */
+  watch(onEvent: () => void, onError: (what: string, err: unknown) => void): () => void;
 }
+
+/** The apiserver ends each watch after this long (and client-node's idle timeout is set above it). */
+const WATCH_SECONDS = 300;
+/** Waits before restarting a watch that failed, by consecutive failures. */
+const WATCH_RETRY_MS = [1000, 2000, 5000, 10_000, 30_000];
 
 export interface KubeCAStoreOptions {
   namespace: string;
@@ -127,5 +138,79 @@ export function kubeCAStore(kc: KubeConfig, opts: KubeCAStoreOptions): CAStore {
         return unlessConflict(err);
       }
     },
+    watch(onEvent, onError) {
+      const stops = [
+        watchByName(kc, `/api/v1/namespaces/${namespace}/secrets`, name, `Secret ${namespace}/${name}`, onEvent, onError),
+        ...(webhookConfig
+          ? [watchByName(kc, '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', webhookConfig, `MutatingWebhookConfiguration ${webhookConfig}`, onEvent, onError)]
+          : []),
+      ];
+      return () => stops.forEach((stop) => stop());
+    },
+  };
+}
+
+/**
+ * Watches one object by name (a `metadata.name` field selector, which RBAC authorizes with resourceNames),
+ * restarting the watch whenever it ends: from the last resourceVersion seen, or, after an error, from
+ * the object as it stands (a watch without a resourceVersion first reports it), so no change goes unseen.
+ */
+function watchByName(
+  kc: KubeConfig,
+  path: string,
+  name: string,
+  what: string,
+  onEvent: () => void,
+  onError: (what: string, err: unknown) => void,
+): () => void {
+  const w = new Watch(kc);
+  // client-node aborts a watch idle for 30 s; a single object is idle for days. The field is private in
+  // the typings only; if a release drops it, the watch restarts every 30 s, which costs nothing but a request.
+  (w as unknown as { requestTimeoutMs: number }).requestTimeoutMs = (WATCH_SECONDS + 30) * 1000;
+  let stopped = false;
+  let failures = 0;
+  let resourceVersion: string | undefined;
+  let controller: AbortController | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const again = (err: unknown): void => {
+    controller = undefined;
+    if (stopped) return;
+    if (err) {
+      onError(what, err);
+      failures++;
+      resourceVersion = undefined;
+    }
+    timer = setTimeout(start, err ? WATCH_RETRY_MS[Math.min(failures, WATCH_RETRY_MS.length) - 1] : 200);
+    timer.unref();
+  };
+  const start = (): void => {
+    const query = { fieldSelector: `metadata.name=${name}`, timeoutSeconds: WATCH_SECONDS, ...(resourceVersion ? { resourceVersion } : {}) };
+    w.watch(
+      path,
+      query,
+      (phase, obj: { metadata?: { resourceVersion?: string } } | undefined) => {
+        if (phase === 'ERROR') {
+          // e.g. 410 Gone: the resourceVersion is too old. The apiserver ends the watch; start afresh.
+          resourceVersion = undefined;
+          return;
+        }
+        resourceVersion = obj?.metadata?.resourceVersion || undefined;
+        failures = 0;
+        onEvent();
+      },
+      again,
+    ).then(
+      (c) => {
+        if (stopped) c.abort();
+        else controller = c;
+      },
+      again,
+    );
+  };
+  start();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    controller?.abort();
   };
 }

@@ -70,15 +70,20 @@ export function formatBundle(certs: readonly BundleCert[]): string {
 }
 
 /**
- * The CAs the webhook configuration must trust: every CA the Secret names (current first), plus every
- * certificate already in the bundle, minus those that have expired. A CA leaves the bundle only by expiring,
+ * The CAs the webhook configuration must trust, current first:
+ * - every CA the Secret names (the current one, and the previous ones kept since a renewal);
+ * - the CA that signed each leaf still served, even when the Secret no longer names it: `helm upgrade
+ *   --force` or Argo CD `Replace=true` empties the Secret and the caBundle together, and the leaf in use
+ *   must keep verifying until a leaf of the new CA replaces it;
+ * - every certificate already in the bundle;
+ * minus those that have expired (an expired CA verifies nothing). A CA leaves the bundle only by expiring,
  * never because some replica holds an older view of the Secret: one replica removing a CA that another has
  * just started serving under would fail the apiserver's calls.
  */
-export function desiredBundle(trusted: readonly BundleCert[], current: readonly BundleCert[], now: Date): BundleCert[] {
+export function desiredBundle(trusted: readonly BundleCert[], servedSigners: readonly BundleCert[], current: readonly BundleCert[], now: Date): BundleCert[] {
   const seen = new Set<string>();
   const out: BundleCert[] = [];
-  for (const c of [...trusted, ...current]) {
+  for (const c of [...trusted, ...servedSigners, ...current]) {
     if (seen.has(c.fingerprint) || isExpired(c, now)) continue;
     seen.add(c.fingerprint);
     out.push(c);

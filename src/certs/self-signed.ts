@@ -7,11 +7,16 @@
 //   webhook configuration's caBundle trusts both until the old one expires.
 // - A new leaf is served only once the caBundle has trusted its CA for a propagation delay, so the apiserver
 //   never meets a certificate it cannot verify. The old leaf keeps serving until then.
+// - caBundle always trusts the CA of the leaf being served, whatever the Secret says. `helm upgrade --force`
+//   and Argo CD `Replace=true` empty the Secret and caBundle together: the Secret is refilled with a new CA,
+//   and caBundle is repaired with the new CA and the one the served leaf needs (counted and logged).
 //
-// One reconcile pass does all of this; it runs at start and then on a timer, and every step is idempotent.
+// One reconcile pass does all of this; it runs at start, whenever the Secret or the webhook configuration
+// changes (a watch on each), and on a short timer in case a watch misses something. Every step is idempotent.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { isIP } from 'node:net';
-import { firstLine, loadKubeConfig, type KubeConfig } from '../kube/client.ts';
+import { Counter, type Registry } from 'prom-client';
+import { firstLine, loadKubeConfig, statusOf, type KubeConfig } from '../kube/client.ts';
 import type { Logger } from '../log.ts';
 import { createCA, createLeaf, serviceDnsNames, type CertifiedKey } from './authority.ts';
 import { CA_CERT_KEY, CA_KEY_KEY, TRUST_KEY, kubeCAStore, type CAStore } from './ca-store.ts';
@@ -38,8 +43,13 @@ export interface SelfSignedOptions extends SelfSignedConfig {
   store?: CAStore;
   kubeConfig?: KubeConfig;
   now?: () => Date;
-  /** reconcile period; defaults to 1/30 of the shortest lifetime, between 1 s and 60 s */
+  /**
+   * Period of the passes that run without a watch event (a missed event, a watch that RBAC refuses);
+   * defaults to 1/30 of the shortest lifetime, between 1 s and 10 s.
+   */
   intervalMs?: number;
+  /** how long a pass waits after a watch event, so that objects replaced together are read together (default 100 ms) */
+  debounceMs?: number;
   /**
    * How long a CA must have been seen in caBundle before a leaf it signed is served, for the apiservers'
    * informers to pick up the new bundle. Defaults to 1/20 of the leaf lifetime, between 1 s and 30 s.
@@ -84,6 +94,19 @@ export interface SelfSignedStatus {
   waiting: boolean;
   /** why caBundle could not be read or written in this pass (the leaf then waits, unless there is none) */
   bundleError?: string;
+  /** why the CA Secret could not be read or written in this pass (the CA last read is kept meanwhile) */
+  secretError?: string;
+}
+
+/**
+ * The CA Secret is gone and cannot be made again: the chart grants no `create` on Secrets, by design
+ * (docs/rbac.md). The message says what to do.
+ */
+export class CASecretMissingError extends Error {
+  override name = 'CASecretMissingError';
+  constructor(secretName: string) {
+    super(`CA Secret ${secretName} is missing and this service account may not create it: re-run \`helm upgrade\` (the chart creates it)`);
+  }
 }
 
 /**
@@ -112,6 +135,7 @@ export async function openSelfSignedSource(opts: SelfSignedOptions): Promise<Sel
       opts.log.warn({ err: firstLine(err), secret: store.secretName }, 'self-signed: cannot set up the CA yet; retrying');
     }
   }
+  if (lastError instanceof CASecretMissingError) throw new TlsSourceError(`self-signed: ${lastError.message}`);
   if (lastError !== undefined) {
     throw new TlsSourceError(`self-signed: cannot read or create the CA Secret ${store.secretName}: ${firstLine(lastError)}`);
   }
@@ -125,6 +149,7 @@ export class SelfSignedSource implements TlsSource {
   #log: Logger;
   #now: () => Date;
   #intervalMs: number;
+  #debounceMs: number;
   #propagationMs: number;
   #leaf: Leaf | undefined;
   /** the CA as last read from the Secret */
@@ -134,9 +159,20 @@ export class SelfSignedSource implements TlsSource {
   #seenInBundle = new Map<string, number>();
   #listeners = new Set<(m: TlsMaterial) => void>();
   #timer: NodeJS.Timeout | undefined;
+  #started = false;
+  #stopWatch: (() => void) | undefined;
+  /** a watch event arrived while a pass was running: run another right after it */
+  #changedDuringPass = false;
   #running: Promise<SelfSignedStatus> | undefined;
   #closed = false;
   #lastError = '';
+  #lastWatchError = '';
+  #repairs = new Counter({
+    name: 'kube_latch_tls_ca_repairs_total',
+    help: 'Self-signed mode: repairs of a caBundle that had lost the CA of the served certificate, or of a CA Secret that had lost its CA (helm upgrade --force, Argo CD Replace=true, a deleted or replaced object)',
+    labelNames: ['object'] as const,
+    registers: [],
+  });
   #warnedNoConfig = false;
   #status: SelfSignedStatus | undefined;
 
@@ -146,7 +182,9 @@ export class SelfSignedSource implements TlsSource {
     this.#log = opts.log;
     this.#now = opts.now ?? (() => new Date());
     const shortest = Math.min(opts.caLifetimeSeconds, opts.certLifetimeSeconds) * 1000;
-    this.#intervalMs = opts.intervalMs ?? clamp(shortest / 30, 1000, 60_000);
+    this.#intervalMs = opts.intervalMs ?? clamp(shortest / 30, 1000, 10_000);
+    this.#debounceMs = opts.debounceMs ?? 100;
+    for (const object of ['ca-bundle', 'ca-secret'] as const) this.#repairs.inc({ object }, 0);
     this.#propagationMs = opts.propagationMs ?? clamp((opts.certLifetimeSeconds * 1000) / 20, 1000, 30_000);
   }
 
@@ -165,28 +203,57 @@ export class SelfSignedSource implements TlsSource {
     return this.#status;
   }
 
+  /** Adds kube_latch_tls_ca_repairs_total to the webhook's registry. */
+  registerMetrics(registry: Registry): void {
+    registry.registerMetric(this.#repairs);
+  }
+
+  /** Runs passes from now on: on every watch event, and on the timer. */
   start(): void {
-    if (this.#closed || this.#timer) return;
-    const tick = (): void => {
-      this.#timer = setTimeout(() => {
-        void this.reconcile()
-          .then((status) => {
-            if (status.bundleError !== undefined) throw new Error(`caBundle of ${this.#opts.webhookConfig}: ${status.bundleError}`);
-            this.#lastError = '';
-          })
-          .catch((err: unknown) => {
-            const msg = firstLine(err);
-            // The previous leaf keeps serving; say so once per distinct problem, not on every tick.
-            if (msg !== this.#lastError) this.#log.error({ err: msg }, 'self-signed: reconcile failed; still serving the current certificate');
-            this.#lastError = msg;
-          })
-          .finally(() => {
-            if (!this.#closed) tick();
-          });
-      }, this.#nextDelayMs());
-      this.#timer.unref();
-    };
-    tick();
+    if (this.#closed || this.#started) return;
+    this.#started = true;
+    this.#stopWatch = this.#store.watch(
+      () => this.#changed(),
+      (what, err) => {
+        const msg = `${what}: ${firstLine(err)}`;
+        // The timer still runs passes; say so once per distinct problem.
+        if (msg !== this.#lastWatchError) this.#log.warn({ err: msg, periodMs: this.#intervalMs }, 'self-signed: cannot watch; polling instead until the watch works');
+        this.#lastWatchError = msg;
+      },
+    );
+    this.#schedule(this.#nextDelayMs());
+  }
+
+  #changed(): void {
+    if (this.#closed) return;
+    if (this.#running) this.#changedDuringPass = true;
+    else this.#schedule(this.#debounceMs);
+  }
+
+  #schedule(delayMs: number): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#pass(), delayMs);
+    this.#timer.unref();
+  }
+
+  #pass(): void {
+    this.#timer = undefined;
+    this.#changedDuringPass = false;
+    void this.reconcile()
+      .then((status) => {
+        const problem = status.secretError ?? status.bundleError;
+        if (problem !== undefined) throw new Error(status.secretError !== undefined ? problem : `caBundle of ${this.#opts.webhookConfig}: ${problem}`);
+        this.#lastError = '';
+      })
+      .catch((err: unknown) => {
+        const msg = firstLine(err);
+        // The previous leaf keeps serving; say so once per distinct problem, not on every pass.
+        if (msg !== this.#lastError) this.#log.error({ err: msg }, 'self-signed: reconcile failed; still serving the current certificate');
+        this.#lastError = msg;
+      })
+      .finally(() => {
+        if (!this.#closed) this.#schedule(this.#changedDuringPass ? this.#debounceMs : this.#nextDelayMs());
+      });
   }
 
   /**
@@ -209,6 +276,7 @@ export class SelfSignedSource implements TlsSource {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#stopWatch?.();
     clearTimeout(this.#timer);
     this.#listeners.clear();
     await this.#running?.catch(() => undefined);
@@ -228,7 +296,17 @@ export class SelfSignedSource implements TlsSource {
     // trip (slow under load, or failing during an apiserver outage) can delay it.
     if (this.#authority && this.#leaf) this.#renewLeaf(this.#authority, this.#now());
 
-    const authority = await this.#ensureAuthority();
+    // A Secret that cannot be read or refilled does not stop caBundle from being kept (and repaired) with
+    // the CA last read: the leaf in use keeps verifying meanwhile.
+    let secretError: string | undefined;
+    let authority: Authority;
+    try {
+      authority = await this.#ensureAuthority();
+    } catch (err) {
+      if (!this.#authority || !this.#leaf) throw err;
+      secretError = err instanceof CASecretMissingError ? err.message : firstLine(err);
+      authority = this.#authority;
+    }
     this.#authority = authority;
     let bundleError: string | undefined;
     try {
@@ -249,6 +327,7 @@ export class SelfSignedSource implements TlsSource {
       leafNotAfter: served.notAfter,
       waiting,
       ...(bundleError !== undefined ? { bundleError } : {}),
+      ...(secretError !== undefined ? { secretError } : {}),
     };
     return this.#status;
   }
@@ -310,20 +389,38 @@ export class SelfSignedSource implements TlsSource {
       // The renewed CA goes first; the old ones stay trusted until they expire.
       const trusted = [caCert, ...(parsed?.trusted ?? []).filter((c) => c.fingerprint !== caCert.fingerprint && !isExpired(c, now))];
       const data = { [CA_CERT_KEY]: ca.cert, [CA_KEY_KEY]: ca.key, [TRUST_KEY]: formatBundle(trusted) };
-      const won = secret ? await this.#store.replaceSecret(data, secret.resourceVersion) : await this.#store.createSecret(data);
+      const won = secret ? await this.#store.replaceSecret(data, secret.resourceVersion) : await this.#createSecret(data);
       if (!won) continue;
       const why = !secret ? 'created' : !parsed ? 'filled the empty or unreadable Secret' : 'renewed at 2/3 of its life';
-      this.#log.info(
-        { secret: this.#store.secretName, serial: ca.serial, notAfter: ca.notAfter.toISOString(), renewAt: renewAt(caCert).toISOString(), trusted: trusted.length },
-        `self-signed: CA ${why}`,
-      );
+      const fields = { secret: this.#store.secretName, serial: ca.serial, notAfter: ca.notAfter.toISOString(), renewAt: renewAt(caCert).toISOString(), trusted: trusted.length };
+      this.#log.info(fields, `self-signed: CA ${why}`);
+      // This replica had read a CA that is still valid, and now the Secret had none: someone emptied,
+      // replaced or recreated it. The served leaf's CA stays in caBundle (desiredBundle), so nothing fails.
+      const lost = this.#authority && !parsed && !isExpired(this.#authority.caCert, now);
+      if (lost) {
+        this.#repairs.inc({ object: 'ca-secret' });
+        this.#log.warn(
+          { ...fields, previous: this.#authority!.caCert.subject, previousNotAfter: this.#authority!.caCert.notAfter.toISOString() },
+          'self-signed: the CA Secret had lost its CA (helm upgrade --force, Argo CD Replace=true, or recreated); refilled with a new CA, and caBundle keeps trusting the previous one',
+        );
+      }
       return { ca, caCert, trusted };
     }
     throw new Error(`the CA Secret ${this.#store.secretName} kept changing under us (5 conflicts in a row)`);
   }
 
+  /** Creates the Secret; a refusal (the chart grants no `create`) becomes a message that says what to do. */
+  async #createSecret(data: Record<string, string>): Promise<boolean> {
+    try {
+      return await this.#store.createSecret(data);
+    } catch (err) {
+      if (statusOf(err) === 403) throw new CASecretMissingError(this.#store.secretName);
+      throw err;
+    }
+  }
+
   /**
-   * Makes every webhook's caBundle trust the Secret's CAs. Returns the bundle as it now stands, or
+   * Makes every webhook's caBundle trust the Secret's CAs and the CA of the leaf being served. Returns the bundle as it now stands, or
    * undefined when there is no webhook configuration to keep (then nobody calls us through it).
    */
   async #ensureBundle(authority: Authority): Promise<BundleCert[] | undefined> {
@@ -340,17 +437,26 @@ export class SelfSignedSource implements TlsSource {
       }
       this.#warnedNoConfig = false;
       const perWebhook = config.webhooks.map((w) => parseBundle(w.bundle));
-      const desired = desiredBundle(authority.trusted, perWebhook.flat(), now);
+      const signer = this.#leaf?.signer.caCert;
+      const desired = desiredBundle(authority.trusted, signer ? [signer] : [], perWebhook.flat(), now);
       if (perWebhook.every((b) => sameCerts(b, desired))) {
         this.#markSeen(desired, now);
         return desired;
       }
       const names = config.webhooks.map((w) => w.name);
+      // A repair: caBundle had trusted the served leaf's CA (this replica saw it there), and some webhook
+      // has lost it since. Until this write, the apiserver cannot verify the leaf being served.
+      const lost = signer !== undefined && this.#seenInBundle.has(signer.fingerprint) && !isExpired(signer, now) && perWebhook.some((b) => !contains(b, signer));
       if (!(await this.#store.writeBundles(formatBundle(desired), names, config.resourceVersion))) continue;
-      this.#log.info(
-        { webhookConfig: this.#opts.webhookConfig, webhooks: names.length, cas: desired.map((c) => ({ subject: c.subject, notAfter: c.notAfter.toISOString() })) },
-        'self-signed: caBundle updated',
-      );
+      const fields = { webhookConfig: this.#opts.webhookConfig, webhooks: names.length, cas: desired.map((c) => ({ subject: c.subject, notAfter: c.notAfter.toISOString() })) };
+      if (lost) {
+        this.#repairs.inc({ object: 'ca-bundle' });
+        this.#log.warn(
+          { ...fields, servedCA: signer.subject, webhooksMissingIt: config.webhooks.filter((_, i) => !contains(perWebhook[i]!, signer)).map((w) => w.name) },
+          'self-signed: caBundle had lost the CA of the served certificate (helm upgrade --force, Argo CD Replace=true, or a replaced webhook configuration); repaired',
+        );
+      }
+      this.#log.info(fields, 'self-signed: caBundle updated');
       this.#markSeen(desired, now);
       return desired;
     }

@@ -3,6 +3,7 @@
 // `loadTlsSource` is the one seam the CLI calls: each `--certs` mode plugs in here.
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
+import type { Registry } from 'prom-client';
 import type { Logger } from '../log.ts';
 import { openFileSource } from './file-source.ts';
 import type { SelfSignedConfig } from './self-signed-flags.ts';
@@ -20,6 +21,8 @@ export interface TlsSource {
   onChange(listener: (material: TlsMaterial) => void): () => void;
   /** Stops watching; `current()` keeps answering. */
   close(): Promise<void>;
+  /** Adds the source's own metrics (if it has any) to the webhook's registry. */
+  registerMetrics?(registry: Registry): void;
 }
 
 /** A certificate or key that cannot be served; the message is one line. */

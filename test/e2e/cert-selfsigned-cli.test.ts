@@ -18,6 +18,10 @@
 //   TLS connection every 250 ms, verified against the caBundle the apiserver holds at that moment: that is
 //   what any new apiserver connection meets, and it sees each leaf that was served;
 // - SIGTERM ends the child with exit 0.
+//
+// Then `helm upgrade --force` (as Argo CD `Replace=true` does it, `kubectl replace` of the chart's
+// rendering): the Secret and caBundle are emptied under load, and the webhook must repair both at once,
+// keeping the served leaf's CA trusted. And a deleted CA Secret: a new webhook exits with the remedy.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
@@ -67,63 +71,17 @@ test('kube-latch webhook --certs self-signed fills the CA Secret, patches caBund
   let metricsPort = await freePort();
   while (metricsPort === port) metricsPort = await freePort();
 
-  // The chart as installed, with its webhook reached by url and no caBundle at all.
-  const chart = parseManifests(await renderText({}, { release: RELEASE, namespace: ns }));
-  const installed = chart.filter((o) => ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'Secret'].includes(o.kind));
-  const mwc = structuredClone(find(chart, 'MutatingWebhookConfiguration')) as K8sObject;
-  for (const w of mwc['webhooks'] as any[]) {
-    assert.equal(w.clientConfig.caBundle, undefined, 'the chart never renders caBundle');
-    w.clientConfig = { url: `https://127.0.0.1:${port}/mutate` };
-  }
-  const hooks = (mwc['webhooks'] as any[]).map((w) => w.name as string);
-  await c.apply([...installed, mwc], { serverSide: true, fieldManager: 'helm' });
+  const { chart, hooks } = await installChart(ns, port);
   const secretBefore = await c.getJson(['secret', CA_SECRET, '-n', ns]);
   assert.equal(Object.keys(secretBefore.data ?? {}).length, 0, 'the chart creates the CA Secret empty');
   assert.ok(bundles(await c.getJson(['mutatingwebhookconfiguration', FULL])).every((b) => b.length === 0), 'caBundle starts empty');
 
-  // The webhook container's environment as the chart renders it, the pod's namespace filled in; flags for
-  // what only a local run needs (the brief's list), which win over the environment.
-  const container = (find(chart, 'Deployment')['spec'].template.spec.containers as any[]).find((x) => x.name === 'webhook');
-  const env: Record<string, string> = { PATH: process.env['PATH'] ?? '', HOME: tmp };
-  for (const e of container.env as any[]) {
-    if (e.name === 'HOME') continue;
-    env[e.name] = e.value ?? (e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace' ? ns : assert.fail(`unexpected env ${e.name}`));
-  }
-  assert.equal(env['KUBE_LATCH_CERTS'], 'self-signed');
-  assert.equal(env['KUBE_LATCH_CA_SECRET'], CA_SECRET);
-  const kubeconfig = await serviceAccountKubeconfig(c, tmp, ns, FULL);
-  const args = [
-    MAIN, 'webhook', '--certs', 'self-signed', '--namespace', ns, '--webhook-config', FULL, '--cert-san', '127.0.0.1',
-    '--kubeconfig', kubeconfig, '--port', String(port), '--metrics-port', String(metricsPort), '--bind-address', '127.0.0.1',
-    '--cert-lifetime', `${LEAF_SECONDS}s`, '--ca-lifetime', `${CA_SECONDS}s`,
-  ];
-  const logs: Array<Record<string, any>> = [];
-  let stderr = '';
   const spawned = Date.now();
-  const proc = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  child = proc;
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => proc.once('exit', (code, signal) => r({ code, signal })));
-  let partial = '';
-  proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
-    const parts = (partial + d).split('\n');
-    partial = parts.pop()!;
-    for (const l of parts) if (l.trim()) logs.push(safeJson(l));
-  });
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const logged = (msg: string) => logs.filter((l) => l['msg'] === msg);
-  const exitedEarly = () => {
-    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`webhook exited ${proc.exitCode ?? proc.signalCode}: ${stderr.trim()}`);
-  };
+  const wh = await startWebhookCli(chart, ns, port, metricsPort, ['--cert-lifetime', `${LEAF_SECONDS}s`, '--ca-lifetime', `${CA_SECONDS}s`]);
+  const { proc, logs, logged, exited } = wh;
 
   // 1. Ready: listening, and /readyz answers.
-  await waitFor(
-    'webhook /readyz',
-    async () => {
-      exitedEarly();
-      return (await httpStatus(metricsPort, '/readyz')) === 200;
-    },
-    { timeoutMs: 30_000, intervalMs: 100 },
-  );
+  await wh.ready();
   const readyMs = Date.now() - spawned;
 
   // 2. The CA Secret is filled: a CA certificate with its key, living CA_SECONDS.
@@ -152,14 +110,7 @@ test('kube-latch webhook --certs self-signed fills the CA Secret, patches caBund
 
   // 5. The apiserver calls it: an opted-in create is mutated (the declared memory is recorded). The
   //    apiserver picks up a caBundle change asynchronously, so the first calls may still fail open.
-  await waitFor(
-    'the apiserver to call the webhook',
-    async () => {
-      const r = await c.kubectl(['create', '--dry-run=server', '-n', apps, '-o', 'json', '-f', '-'], { input: toYaml(deployment('probe', 3)) });
-      return JSON.parse(r.stdout).metadata?.annotations?.['kube-latch.io/declared'] === '3';
-    },
-    { timeoutMs: 30_000, intervalMs: 200 },
-  );
+  await waitFor('the apiserver to call the webhook', () => webhookCalled(apps), { timeoutMs: 30_000, intervalMs: 200 });
 
   // 6. Load, while the leaf and then the CA rotate.
   const cas = new Map<string, X509Certificate>([[ca0.fingerprint256, ca0]]);
@@ -201,29 +152,9 @@ test('kube-latch webhook --certs self-signed fills the CA Secret, patches caBund
     }
   })();
 
-  // Each workload is applied again and again, declaring 4 and 5 in turn around a live 4: CREATE keeps the
-  // declared 4; every UPDATE keeps the live 4 (in band) and records the new declared value.
-  let applies = 0;
-  const failures: string[] = [];
-  await Promise.all(
-    Array.from({ length: WORKLOADS }, async (_, w) => {
-      const name = `web-${w}`;
-      for (let i = 0; running(); i++) {
-        const declared = i % 2 === 0 ? 4 : 5;
-        const r = await c.kubectl(['apply', '-n', apps, '-o', 'json', '-f', '-'], { input: toYaml(deployment(name, declared)), allowFail: true });
-        applies++;
-        if (r.code !== 0) {
-          failures.push(`${name} #${i} ${at()}: kubectl exit ${r.code}: ${r.stderr.trim().split('\n')[0]}`);
-          continue;
-        }
-        const obj = JSON.parse(r.stdout);
-        const recorded = obj.metadata.annotations?.['kube-latch.io/declared'];
-        if (recorded !== String(declared) || obj.spec.replicas !== 4) {
-          failures.push(`${name} #${i} ${at()}: declared ${declared}, got replicas ${obj.spec.replicas}, declared annotation ${recorded}: no successful webhook call`);
-        }
-      }
-    }),
-  );
+  const outcomes = await applyLoad(apps, running, started);
+  const applies = outcomes.length;
+  const failures = outcomes.filter((o) => o.failure).map((o) => o.failure!);
   await prober;
   await watcher;
   const afterLoad = await webhookCounters(c, hooks);
@@ -290,10 +221,263 @@ test('kube-latch webhook --certs self-signed fills the CA Secret, patches caBund
   assert.ok(new Set(issuers).size >= 2, `leaves signed by ${new Set(issuers).size} CAs`);
   // Clean run and clean stop.
   assert.deepEqual(errors.slice(0, 3), [], 'error-level log lines');
-  assert.doesNotMatch(JSON.stringify(logs) + stderr, /forbidden|\b403\b/i, 'an RBAC denial with the chart ServiceAccount');
-  assert.equal(exit.code, 0, `SIGTERM exits 0 (stderr: ${stderr.trim().slice(-500)})`);
+  assert.doesNotMatch(JSON.stringify(logs) + wh.stderr(), /forbidden|\b403\b/i, 'an RBAC denial with the chart ServiceAccount');
+  assert.equal(exit.code, 0, `SIGTERM exits 0 (stderr: ${wh.stderr().trim().slice(-500)})`);
   assert.equal(logged('webhook stopped').length, 1);
 });
+
+test('helm upgrade --force empties the CA Secret and caBundle under load: caBundle is repaired at once with the served leaf\'s CA, every call after the repair goes through, and the leaf moves to the new CA', async (t) => {
+  const ns = await c.namespace('force');
+  const apps = await c.namespace('apps');
+  const port = await freePort();
+  let metricsPort = await freePort();
+  while (metricsPort === port) metricsPort = await freePort();
+  const { chart, hooks } = await installChart(ns, port);
+  // The chart's own lifetimes (1 year CA, 30 days leaf): the new leaf waits the longest propagation delay, 30 s.
+  const wh = await startWebhookCli(chart, ns, port, metricsPort);
+  await wh.ready();
+  const ca0 = new X509Certificate(Buffer.from((await c.getJson(['secret', CA_SECRET, '-n', ns])).data[CA_CERT_KEY], 'base64').toString('utf8'));
+  const bundle0 = bundles(await c.getJson(['mutatingwebhookconfiguration', FULL]))[0]!.map((x) => x.fingerprint).join();
+  await waitFor('the apiserver to call the webhook', () => webhookCalled(apps), { timeoutMs: 30_000, intervalMs: 200 });
+
+  const before = await webhookCounters(c, hooks);
+  const started = Date.now();
+  let replaced: { start: number; done: number } | undefined;
+  /** the first read of the configuration, started after the replace, whose caBundle is filled again */
+  let bundleBack: { at: number; cas: string[] } | undefined;
+  let movedAt: number | undefined;
+  let stopAt = Infinity;
+  // Capped for a webhook that never recovers (today's main took about 80 s).
+  const running = () => Date.now() < stopAt && Date.now() - started < 180_000;
+  const probes: Array<{ at: number; failure?: string }> = [];
+  const load = applyLoad(apps, running, started);
+  const prober = (async () => {
+    while (running()) {
+      const readAt = Date.now();
+      const cfg = await c.getJson(['mutatingwebhookconfiguration', FULL]);
+      const cas = bundles(cfg)[0]!.map((x) => x.fingerprint);
+      if (replaced && readAt > replaced.done && !bundleBack && cas.length > 0 && cas.join() !== bundle0) bundleBack = { at: readAt, cas };
+      try {
+        const leaf = await handshake(port, bundlePem(cfg));
+        probes.push({ at: readAt });
+        if (replaced && !movedAt && !leaf.verify(ca0.publicKey)) {
+          movedAt = Date.now();
+          stopAt = movedAt + 5000; // some load on the new leaf too
+        }
+      } catch (err) {
+        probes.push({ at: readAt, failure: `+${((readAt - started) / 1000).toFixed(1)} s: ${(err as Error).message}` });
+      }
+      await sleep(250);
+    }
+  })();
+
+  // Five seconds of calls, then what `helm upgrade --force` and Argo CD `Replace=true` do: replace the
+  // Secret and the configuration by the chart's rendering, which has no CA and no caBundle.
+  await sleep(5000);
+  const start = Date.now();
+  await c.kubectl(['replace', '-f', '-'], { input: toYaml([find(chart, 'Secret'), urlWebhookConfig(chart, port)]) });
+  replaced = { start, done: Date.now() };
+  const outcomes = await load;
+  await prober;
+  const afterLoad = await webhookCounters(c, hooks);
+  const metrics = (await httpGet(metricsPort, '/metrics')).body;
+  wh.proc.kill('SIGTERM');
+  const exit = await wh.exited;
+
+  const delta = (k: keyof typeof before, where: (l: Labels) => boolean = () => true) => sum(afterLoad[k], where) - sum(before[k], where);
+  const ca1 = new X509Certificate(Buffer.from((await c.getJson(['secret', CA_SECRET, '-n', ns])).data[CA_CERT_KEY], 'base64').toString('utf8'));
+  const repairLog = wh.logs.find((l) => String(l['msg']).startsWith('self-signed: caBundle had lost the CA of the served certificate'));
+  const repairedAt = repairLog ? new Date(repairLog['time']).getTime() : undefined;
+  // The webhook's own account of the episode: its certificate log lines from the replace on, ms after it started.
+  const timeline = wh.logs
+    .filter((l) => new Date(l['time']).getTime() >= replaced!.start && String(l['msg']).startsWith('self-signed:'))
+    .map((l) => `${new Date(l['time']).getTime() - replaced!.start} ms ${l['msg']}${l['reason'] ? ` (${l['reason']})` : ''}`);
+  const backAt = bundleBack?.at ?? Infinity;
+  const failedApplies = outcomes.filter((o) => o.failure);
+  const failedProbes = probes.filter((p) => p.failure);
+  const repairCount = (object: string) => Number(new RegExp(`^kube_latch_tls_ca_repairs_total\\{object="${object}"\\} (\\S+)$`, 'm').exec(metrics)?.[1]);
+  const summary = {
+    seconds: Math.round((Date.now() - started) / 1000),
+    replaceMs: replaced!.done - replaced!.start,
+    // from the start of `kubectl replace` to the webhook's repair write (its log line's time)
+    repairMs: repairedAt !== undefined ? repairedAt - replaced!.start : null,
+    // from the start of `kubectl replace` to the first read, started after it finished, with caBundle filled again
+    bundleBackMs: bundleBack ? bundleBack.at - replaced!.start : null,
+    leafMovedMs: movedAt !== undefined ? movedAt - replaced!.start : null,
+    applies: outcomes.length,
+    applyFailures: failedApplies.length,
+    applyFailuresAfterRepair: failedApplies.filter((o) => started + o.startedAt >= backAt).length,
+    apiserverWebhookCalls: delta('requests'),
+    apiserverNon200: delta('requests', (l) => l['code'] !== '200'),
+    apiserverFailOpen: delta('failOpen'),
+    apiserverRejections: delta('rejections'),
+    probes: probes.length,
+    probeFailures: failedProbes.length,
+    probeFailuresAfterRepair: failedProbes.filter((p) => p.at >= backAt).length,
+    repairsCaBundle: repairCount('ca-bundle'),
+    repairsCaSecret: repairCount('ca-secret'),
+    timeline,
+  };
+  t.diagnostic(`helm upgrade --force: ${JSON.stringify(summary)}`);
+  process.stderr.write(`cert-selfsigned-cli --force summary ${JSON.stringify(summary)}\n`);
+
+  assert.notEqual(ca1.fingerprint256, ca0.fingerprint256, 'the emptied Secret was refilled with a new CA');
+  assert.ok(bundleBack, 'caBundle was filled again');
+  assert.deepEqual(new Set(bundleBack.cas), new Set([ca1.fingerprint256, ca0.fingerprint256]), 'the repaired caBundle trusts the new CA and the served leaf\'s (old) CA');
+  assert.deepEqual(failedApplies.filter((o) => started + o.startedAt >= backAt).map((o) => o.failure).slice(0, 5), [], 'an apply after the repair did not go through the webhook');
+  assert.deepEqual(failedProbes.filter((p) => p.at >= backAt).map((p) => p.failure).slice(0, 5), [], 'a fresh handshake after the repair failed');
+  assert.ok(movedAt, 'the leaf moved to the new CA');
+  assert.equal(summary.repairsCaBundle, 1, 'kube_latch_tls_ca_repairs_total{object="ca-bundle"}');
+  assert.equal(summary.repairsCaSecret, 1, 'kube_latch_tls_ca_repairs_total{object="ca-secret"}');
+  assert.ok(repairLog, 'the repair is logged');
+  assert.ok(wh.logs.some((l) => String(l['msg']).startsWith('self-signed: the CA Secret had lost its CA')), 'the refill is logged');
+  assert.deepEqual(wh.logs.filter((l) => typeof l['level'] === 'number' && l['level'] >= 50).slice(0, 3), [], 'error-level log lines');
+  assert.doesNotMatch(JSON.stringify(wh.logs) + wh.stderr(), /forbidden|\b403\b/i, 'an RBAC denial (the watches) with the chart ServiceAccount');
+  assert.equal(exit.code, 0);
+});
+
+test('a deleted CA Secret: a new webhook exits 1 with one line that says to re-run helm upgrade', async () => {
+  const ns = await c.namespace('nosecret');
+  const port = await freePort();
+  let metricsPort = await freePort();
+  while (metricsPort === port) metricsPort = await freePort();
+  const { chart } = await installChart(ns, port);
+  await c.kubectl(['delete', 'secret', CA_SECRET, '-n', ns]);
+  const wh = await startWebhookCli(chart, ns, port, metricsPort);
+  const exit = await wh.exited;
+  assert.equal(exit.code, 1);
+  assert.equal(
+    wh.stderr(),
+    `kube-latch webhook: self-signed: CA Secret ${ns}/${CA_SECRET} is missing and this service account may not create it: re-run \`helm upgrade\` (the chart creates it)\n`,
+  );
+});
+
+/** Whether an opted-in create is mutated (the declared value is recorded), i.e. the apiserver called the webhook successfully. */
+async function webhookCalled(apps: string): Promise<boolean> {
+  const r = await c.kubectl(['create', '--dry-run=server', '-n', apps, '-o', 'json', '-f', '-'], { input: toYaml(deployment('probe', 3)) });
+  return JSON.parse(r.stdout).metadata?.annotations?.['kube-latch.io/declared'] === '3';
+}
+
+/** The chart as installed (RBAC, ServiceAccount, the empty CA Secret, the webhook configuration without caBundle), its webhook reached by url. */
+async function installChart(ns: string, port: number): Promise<{ chart: K8sObject[]; mwc: K8sObject; hooks: string[] }> {
+  const chart = parseManifests(await renderText({}, { release: RELEASE, namespace: ns }));
+  const installed = chart.filter((o) => ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'Secret'].includes(o.kind));
+  const mwc = urlWebhookConfig(chart, port);
+  await c.apply([...installed, mwc], { serverSide: true, fieldManager: 'helm' });
+  return { chart, mwc, hooks: (mwc['webhooks'] as any[]).map((w) => w.name as string) };
+}
+
+/** The chart's MutatingWebhookConfiguration as rendered (no caBundle), each webhook pointed at 127.0.0.1:port. */
+function urlWebhookConfig(chart: K8sObject[], port: number): K8sObject {
+  const mwc = structuredClone(find(chart, 'MutatingWebhookConfiguration')) as K8sObject;
+  for (const w of mwc['webhooks'] as any[]) {
+    assert.equal(w.clientConfig.caBundle, undefined, 'the chart never renders caBundle');
+    w.clientConfig = { url: `https://127.0.0.1:${port}/mutate` };
+  }
+  return mwc;
+}
+
+interface WebhookChild {
+  proc: ChildProcess;
+  logs: Array<Record<string, any>>;
+  logged(msg: string): Array<Record<string, any>>;
+  stderr(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** waits for /readyz; throws if the child exits first */
+  ready(): Promise<void>;
+}
+
+/**
+ * Spawns `kube-latch webhook --certs self-signed` with the webhook container's environment as the chart
+ * renders it (the pod's namespace filled in), nothing but the chart ServiceAccount's token, and flags for
+ * what only a local run needs, which win over the environment.
+ */
+async function startWebhookCli(chart: K8sObject[], ns: string, port: number, metricsPort: number, extra: string[] = []): Promise<WebhookChild> {
+  const container = (find(chart, 'Deployment')['spec'].template.spec.containers as any[]).find((x) => x.name === 'webhook');
+  const env: Record<string, string> = { PATH: process.env['PATH'] ?? '', HOME: tmp };
+  for (const e of container.env as any[]) {
+    if (e.name === 'HOME') continue;
+    env[e.name] = e.value ?? (e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace' ? ns : assert.fail(`unexpected env ${e.name}`));
+  }
+  assert.equal(env['KUBE_LATCH_CERTS'], 'self-signed');
+  assert.equal(env['KUBE_LATCH_CA_SECRET'], CA_SECRET);
+  const kubeconfig = await serviceAccountKubeconfig(c, tmp, ns, FULL);
+  const args = [
+    MAIN, 'webhook', '--certs', 'self-signed', '--namespace', ns, '--webhook-config', FULL, '--cert-san', '127.0.0.1',
+    '--kubeconfig', kubeconfig, '--port', String(port), '--metrics-port', String(metricsPort), '--bind-address', '127.0.0.1',
+    ...extra,
+  ];
+  const logs: Array<Record<string, any>> = [];
+  let stderr = '';
+  const proc = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  child = proc;
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => proc.once('exit', (code, signal) => r({ code, signal })));
+  let partial = '';
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    const parts = (partial + d).split('\n');
+    partial = parts.pop()!;
+    for (const l of parts) if (l.trim()) logs.push(safeJson(l));
+  });
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  return {
+    proc,
+    logs,
+    logged: (msg) => logs.filter((l) => l['msg'] === msg),
+    stderr: () => stderr,
+    exited,
+    ready: async () => {
+      await waitFor(
+        'webhook /readyz',
+        async () => {
+          if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`webhook exited ${proc.exitCode ?? proc.signalCode}: ${stderr.trim()}`);
+          return (await httpStatus(metricsPort, '/readyz')) === 200;
+        },
+        { timeoutMs: 30_000, intervalMs: 100 },
+      );
+    },
+  };
+}
+
+interface ApplyOutcome {
+  /** ms since the load started */
+  startedAt: number;
+  /** why the apply shows no successful webhook call; undefined when it went through the webhook */
+  failure?: string;
+}
+
+/**
+ * Applies WORKLOADS Deployments again and again while `running()`, declaring 4 and 5 in turn: CREATE keeps
+ * the declared 4; every UPDATE keeps the live count (in band) and records the new declared value. Only a
+ * successful webhook call does both, so each apply shows whether the webhook answered. (A call that fails
+ * open sets the declared value as live, which later calls then keep.)
+ */
+async function applyLoad(apps: string, running: () => boolean, started: number): Promise<ApplyOutcome[]> {
+  const out: ApplyOutcome[] = [];
+  const at = (t: number) => `+${((t - started) / 1000).toFixed(1)} s`;
+  await Promise.all(
+    Array.from({ length: WORKLOADS }, async (_, w) => {
+      const name = `web-${w}`;
+      let live = 4;
+      for (let i = 0; running(); i++) {
+        const declared = i % 2 === 0 ? 4 : 5;
+        const t = Date.now();
+        const r = await c.kubectl(['apply', '-n', apps, '-o', 'json', '-f', '-'], { input: toYaml(deployment(name, declared)), allowFail: true });
+        const startedAt = t - started;
+        if (r.code !== 0) {
+          out.push({ startedAt, failure: `${name} #${i} ${at(t)}: kubectl exit ${r.code}: ${r.stderr.trim().split('\n')[0]}` });
+          continue;
+        }
+        const obj = JSON.parse(r.stdout);
+        const recorded = obj.metadata.annotations?.['kube-latch.io/declared'];
+        if (recorded !== String(declared) || obj.spec.replicas !== live) {
+          out.push({ startedAt, failure: `${name} #${i} ${at(t)}: declared ${declared} over live ${live}, got replicas ${obj.spec.replicas}, declared annotation ${recorded}: no successful webhook call` });
+        } else out.push({ startedAt });
+        live = obj.spec.replicas;
+      }
+    }),
+  );
+  return out;
+}
 
 interface BundleEntry {
   fingerprint: string;

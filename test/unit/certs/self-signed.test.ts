@@ -9,7 +9,8 @@ import { openSelfSignedSource, type SelfSignedOptions, type SelfSignedSource } f
 import { SELF_SIGNED_FLAGS, selfSignedConfigFromFlags } from '../../../src/certs/self-signed-flags.ts';
 import { TlsSourceError } from '../../../src/certs/source.ts';
 import { UsageError, parseFlags } from '../../../src/cli/flags.ts';
-import { captureLogger } from '../../helpers/tls.ts';
+import { Registry } from 'prom-client';
+import { captureLogger, until } from '../../helpers/tls.ts';
 
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const HOUR = 3600;
@@ -29,6 +30,8 @@ class FakeStore implements CAStore {
   bundleWrites = 0;
   failBundle: Error | undefined;
   failSecret: Error | undefined;
+  failCreate: Error | undefined;
+  #watchers = new Set<() => void>();
 
   async readSecret(): Promise<SecretState | undefined> {
     await tick();
@@ -38,6 +41,7 @@ class FakeStore implements CAStore {
   async createSecret(data: Record<string, string>): Promise<boolean> {
     await tick();
     if (this.secret) return false;
+    if (this.failCreate) throw this.failCreate;
     this.creates++;
     this.secretWrites++;
     this.secret = { data: { ...data }, resourceVersion: String(++this.#rv) };
@@ -65,6 +69,23 @@ class FakeStore implements CAStore {
       webhooks: this.config.webhooks.map((w) => (names.includes(w.name) ? { ...w, bundle } : w)),
     };
     return true;
+  }
+  watch(onEvent: () => void): () => void {
+    this.#watchers.add(onEvent);
+    return () => this.#watchers.delete(onEvent);
+  }
+  /** What a watch reports: someone else changed the Secret or the configuration (own writes stay silent, to keep passes under the test's control). */
+  emit(): void {
+    for (const w of this.#watchers) w();
+  }
+  /**
+   * What `helm upgrade --force` (or Argo CD `Replace=true`) does: the Secret is replaced by the chart's
+   * empty one, the configuration by the chart's, which has no caBundle.
+   */
+  replaceLikeHelmForce(what: { secret?: boolean; config?: boolean } = { secret: true, config: true }): void {
+    if (what.secret) this.secret = { data: {}, resourceVersion: String(++this.#rv) };
+    if (what.config) this.config = { resourceVersion: String(++this.#rv), webhooks: this.config!.webhooks.map((w) => ({ ...w, bundle: '' })) };
+    this.emit();
   }
   /** fingerprints trusted by the (first) webhook */
   bundle(): string[] {
@@ -401,13 +422,14 @@ describe('self-signed: rotation', () => {
     assert.equal(store.bundleWrites, writes + 1, 'no write when nothing changes');
   });
 
-  test('property: whatever the interleaving of replicas and time, a served leaf is always trusted by caBundle', async () => {
-    // Each step advances time, then lets one replica reconcile. Invariants after every step:
+  test('property: whatever the interleaving of replicas, time and helm upgrade --force, a served leaf is always trusted by caBundle', async () => {
+    // Each step advances time, then lets one replica reconcile, or empties Secret and caBundle as
+    // `helm upgrade --force` does and lets every replica react. Invariants after every step:
     // - every replica serves a leaf whose CA is in caBundle (once it has been published), and
     // - no CA that has not expired ever leaves caBundle.
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.record({ replica: fc.nat(2), advance: fc.integer({ min: 0, max: 40 * 60 }) }), { minLength: 1, maxLength: 30 }),
+        fc.array(fc.record({ replica: fc.nat(2), advance: fc.integer({ min: 0, max: 40 * 60 }), force: fc.boolean() }), { minLength: 1, maxLength: 30 }),
         async (steps) => {
           const store = new FakeStore();
           const clock = new Clock();
@@ -430,7 +452,14 @@ describe('self-signed: rotation', () => {
             check();
             for (const step of steps) {
               clock.advance(step.advance);
-              await replicas[step.replica]!.reconcile();
+              if (step.force && step.replica === 0) {
+                // helm upgrade --force: Secret and caBundle emptied; every replica's watch fires, in any order.
+                store.replaceLikeHelmForce();
+                everTrusted = new Map();
+                for (const i of [step.advance % 3, (step.advance + 1) % 3, (step.advance + 2) % 3]) await replicas[i]!.reconcile();
+              } else {
+                await replicas[step.replica]!.reconcile();
+              }
               check();
             }
           } finally {
@@ -440,6 +469,145 @@ describe('self-signed: rotation', () => {
       ),
       { numRuns: 10 },
     );
+  });
+});
+
+/** kube_latch_tls_ca_repairs_total by object, as /metrics shows it. */
+async function repairs(s: SelfSignedSource): Promise<Record<string, number>> {
+  const registry = new Registry();
+  s.registerMetrics(registry);
+  const m = await registry.getSingleMetric('kube_latch_tls_ca_repairs_total')!.get();
+  return Object.fromEntries(m.values.map((v) => [String(v.labels['object']), v.value]));
+}
+
+describe('self-signed: helm upgrade --force, a replaced webhook configuration, a deleted Secret', () => {
+  test('Secret and caBundle emptied together: the served leaf\'s CA is back in caBundle next to the new CA in one pass, then the leaf moves to the new CA', async () => {
+    const store = new FakeStore();
+    const clock = new Clock();
+    const { log, lines } = captureLogger('info');
+    const s = await open(store, clock, { log });
+    const oldCa = caOf(store);
+    const oldLeaf = served(s);
+    assert.deepEqual(await repairs(s), { 'ca-bundle': 0, 'ca-secret': 0 }, 'a first start repairs nothing');
+    clock.advance(60);
+
+    store.replaceLikeHelmForce();
+    const st = await s.reconcile();
+    const newCa = caOf(store);
+    assert.notEqual(newCa.fingerprint256, oldCa.fingerprint256, 'the emptied Secret holds a new CA');
+    assert.deepEqual(store.bundle(), [newCa.fingerprint256, oldCa.fingerprint256], 'caBundle: the new CA, and the one the served leaf needs');
+    assert.equal(served(s).serialNumber, oldLeaf.serialNumber, 'the old leaf keeps serving, and verifies');
+    assert.equal(st.waiting, true);
+    assert.deepEqual(await repairs(s), { 'ca-bundle': 1, 'ca-secret': 1 });
+    const warned = lines.filter((l) => l['level'] === 40).map((l) => String(l['msg']));
+    assert.ok(warned.some((m) => m.startsWith('self-signed: caBundle had lost the CA of the served certificate')), warned.join(' | '));
+    assert.ok(warned.some((m) => m.startsWith('self-signed: the CA Secret had lost its CA')), warned.join(' | '));
+
+    // After the propagation delay the leaf moves to the new CA; both stay trusted (the old until it expires).
+    clock.advance(61);
+    const moved = await s.reconcile();
+    assert.equal(moved.leafIssuer, newCa.fingerprint256);
+    assert.ok(served(s).checkIssued(newCa));
+    assert.deepEqual(new Set(store.bundle()), new Set([newCa.fingerprint256, oldCa.fingerprint256]));
+    assert.deepEqual(await repairs(s), { 'ca-bundle': 1, 'ca-secret': 1 }, 'the move is no repair');
+  });
+
+  test('only the webhook configuration replaced: caBundle repaired with the same CA, the Secret untouched', async () => {
+    const store = new FakeStore();
+    const clock = new Clock();
+    const s = await open(store, clock);
+    const ca = caOf(store).fingerprint256;
+    const writes = store.secretWrites;
+    store.replaceLikeHelmForce({ config: true });
+    await s.reconcile();
+    assert.deepEqual(store.bundle(), [ca]);
+    assert.equal(store.secretWrites, writes);
+    assert.deepEqual(await repairs(s), { 'ca-bundle': 1, 'ca-secret': 0 });
+  });
+
+  test('a CA renewal and an expired CA leaving change caBundle; neither is a repair', async () => {
+    const store = new FakeStore();
+    const clock = new Clock();
+    const s = await open(store, clock);
+    const ca = caOf(store);
+    clock.t = renewAt({ notBefore: ca.validFromDate, notAfter: ca.validToDate }).getTime();
+    await s.reconcile();
+    assert.equal(store.bundle().length, 2);
+    clock.t = ca.validToDate.getTime();
+    await s.reconcile();
+    assert.equal(store.bundle().length, 1);
+    assert.deepEqual(await repairs(s), { 'ca-bundle': 0, 'ca-secret': 0 });
+  });
+
+  test('the watch runs the repair: no timer tick needed', async () => {
+    const store = new FakeStore();
+    const clock = new Clock();
+    const s = await open(store, clock, { intervalMs: 3_600_000, debounceMs: 10 });
+    const ca = caOf(store).fingerprint256;
+    store.replaceLikeHelmForce({ config: true });
+    assert.deepEqual(store.bundle(), []);
+    await until(() => store.bundle().includes(ca), 'caBundle repaired after the watch event');
+    assert.deepEqual((await repairs(s))['ca-bundle'], 1);
+  });
+
+  test('a watch event during a pass runs another pass right after it', async () => {
+    const store = new FakeStore();
+    const clock = new Clock();
+    const s = await open(store, clock, { intervalMs: 3_600_000, debounceMs: 10 });
+    const ca = caOf(store).fingerprint256;
+    // Hold a pass right after it has read the configuration, replace the configuration meanwhile, then
+    // let it go: that pass decides on what it read (nothing to do), so only a further pass can repair.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let held = false;
+    const readBundles = store.readBundles.bind(store);
+    store.readBundles = async () => {
+      const read = await readBundles();
+      held = true;
+      await gate;
+      return read;
+    };
+    store.emit();
+    await until(() => held, 'a pass holding what it read');
+    store.readBundles = readBundles;
+    store.config = { resourceVersion: '77', webhooks: store.config!.webhooks.map((w) => ({ ...w, bundle: '' })) };
+    store.emit();
+    release();
+    await until(() => store.bundle().includes(ca), 'the pass after the one that was running repairs caBundle');
+  });
+
+  test('a deleted CA Secret and no create permission: a new pod fails to start with a one-line message that says what to do', async () => {
+    const store = new FakeStore();
+    store.secret = undefined;
+    store.failCreate = Object.assign(new Error('secrets is forbidden: User "system:serviceaccount:kl:kube-latch" cannot create resource "secrets"'), { code: 403 });
+    await assert.rejects(
+      openSelfSignedSource({ ...options(store, new Clock()), log: captureLogger('fatal').log, startRetryDelaysMs: [0, 1] }),
+      (err: unknown) => {
+        assert.ok(err instanceof TlsSourceError);
+        assert.equal(
+          err.message,
+          'self-signed: CA Secret kl/kube-latch-self-signed-ca is missing and this service account may not create it: re-run `helm upgrade` (the chart creates it)',
+        );
+        return true;
+      },
+    );
+  });
+
+  test('a deleted CA Secret under a running pod: it keeps serving and keeping caBundle, and says what to do', async () => {
+    const store = new FakeStore();
+    const clock = new Clock();
+    const { log, lines } = captureLogger('error');
+    const s = await open(store, clock, { log, intervalMs: 3_600_000, debounceMs: 10 });
+    const ca = caOf(store).fingerprint256;
+    const leaf = served(s).serialNumber;
+    store.failCreate = Object.assign(new Error('forbidden'), { code: 403 });
+    store.secret = undefined;
+    store.config = { resourceVersion: '88', webhooks: store.config!.webhooks.map((w) => ({ ...w, bundle: '' })) };
+    store.emit();
+    await until(() => store.bundle().includes(ca), 'caBundle repaired from the CA last read');
+    assert.equal(served(s).serialNumber, leaf);
+    assert.match(s.status()!.secretError!, /^CA Secret kl\/kube-latch-self-signed-ca is missing and this service account may not create it: re-run `helm upgrade`/);
+    await until(() => lines.some((l) => String(l['err']).includes('re-run `helm upgrade`')), 'the error logged');
   });
 });
 

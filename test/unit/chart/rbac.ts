@@ -74,6 +74,8 @@ export function permissionMatrix(n: Names, otherNamespace: string): Expectation[
   const mwc = { group: 'admissionregistration.k8s.io', resource: 'mutatingwebhookconfigurations' };
   rows.push(yes({ ...mwc, verb: 'get', name: n.webhookConfig, why: 'self-signed: read caBundle' }));
   rows.push(yes({ ...mwc, verb: 'patch', name: n.webhookConfig, why: 'self-signed: keep caBundle current' }));
+  rows.push(yes({ ...mwc, verb: 'watch', name: n.webhookConfig, why: 'self-signed: repair a replaced caBundle at once' }));
+  rows.push(no({ ...mwc, verb: 'watch', why: 'only its own configuration, by name' }));
   rows.push(no({ ...mwc, verb: 'patch', name: 'someone-elses-webhook', why: 'only its own configuration' }));
   rows.push(no({ ...mwc, verb: 'list', why: 'only its own configuration, by name' }));
   rows.push(no({ ...mwc, verb: 'create', why: 'Helm creates it' }));
@@ -82,6 +84,8 @@ export function permissionMatrix(n: Names, otherNamespace: string): Expectation[
   const secret = { group: '', resource: 'secrets' };
   rows.push(yes({ ...secret, verb: 'get', name: n.caSecret, namespace: n.namespace, why: 'self-signed: read the CA' }));
   rows.push(yes({ ...secret, verb: 'update', name: n.caSecret, namespace: n.namespace, why: 'self-signed: fill and renew the CA' }));
+  rows.push(yes({ ...secret, verb: 'watch', name: n.caSecret, namespace: n.namespace, why: 'self-signed: see an emptied or replaced CA Secret at once' }));
+  rows.push(no({ ...secret, verb: 'watch', namespace: n.namespace, why: 'by name only' }));
   rows.push(no({ ...secret, verb: 'create', namespace: n.namespace, why: 'the chart creates the CA Secret' }));
   rows.push(no({ ...secret, verb: 'list', namespace: n.namespace, why: 'by name only' }));
   rows.push(no({ ...secret, verb: 'get', name: 'git-credentials', namespace: n.namespace, why: 'credentials arrive as mounted files' }));
