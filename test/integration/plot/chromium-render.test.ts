@@ -76,7 +76,8 @@ test('control: a blank SVG renders with no ink, and a malformed one shows Chromi
 });
 
 test('NASA-HTTP, default policy: Chromium parses the SVG and draws live, declared, band and markers', async () => {
-  const svgPath = await plot(nasa, [], 'nasa.svg');
+  // settle-down of an hour: enough latches each way for every marker colour to show (the default, a day, gives 11)
+  const svgPath = await plot(nasa, ['--settle-down', '3600'], 'nasa.svg');
   const dom = await dumpDom(svgPath);
   assert.doesNotMatch(dom, /parsererror/);
   assert.match(dom.trimStart(), /^<svg/);
@@ -94,7 +95,7 @@ test('NASA-HTTP, default policy: Chromium parses the SVG and draws live, declare
 });
 
 test('ClarkNet small multiples: every panel has its live line and declared line on screen', async () => {
-  const svgPath = await plot(clarknet, ['--compare', '1-2-5:2,sig1:1.5,decade:3.2'], 'clarknet-compare.svg');
+  const svgPath = await plot(clarknet, ['--compare', '1-2-5:2,sig1:1.5,decade:3.2', '--settle-down', '3600'], 'clarknet-compare.svg');
   assert.doesNotMatch(await dumpDom(svgPath), /parsererror/);
   const { width, height } = size(svgPath);
   const img = await screenshot(svgPath, width, height);
