@@ -5,7 +5,7 @@
 import { GitError } from '../git/exec.ts';
 import { firstLine, KubeConfigError, loadKubeConfig, type KubeConfig } from '../kube/client.ts';
 import { PolicyError, policyFromFlags, type PolicyDefaults } from '../latch/index.ts';
-import { bool, helpText, int, list, parseFlags, requireStr, str, UsageError, type FlagSpec } from './flags.ts';
+import { bool, helpText, int, list, parseFlags, requireStr, str, UsageError, type FlagSpec, type FlagValues } from './flags.ts';
 
 export const diffFlags: FlagSpec[] = [
   { name: 'repo', type: 'string', arg: 'PATH|URL', help: 'git repository: a local directory (read as it is, uncommitted edits included) or a URL (shallow-cloned into a temp dir)' },
@@ -52,13 +52,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const repo = requireStr(f, 'repo');
-  const defaults: PolicyDefaults = { ladder: str(f, 'ladder'), tolerance: str(f, 'tolerance'), min: int(f, 'min-replicas'), max: int(f, 'max-replicas') };
-  try {
-    policyFromFlags(defaults);
-  } catch (e) {
-    if (e instanceof PolicyError) throw new UsageError(e.message);
-    throw e;
-  }
+  const defaults = parseDefaults(f);
   const namespace = str(f, 'workload-namespace');
   if (namespace !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace)) throw new UsageError(`--workload-namespace "${namespace}" is not a namespace name`);
   const json = bool(f, 'json');
@@ -103,8 +97,20 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
+/** The default policy flags (shared with `kube-latch status`); a bad one is a usage error. */
+export function parseDefaults(f: FlagValues): PolicyDefaults {
+  const defaults: PolicyDefaults = { ladder: str(f, 'ladder'), tolerance: str(f, 'tolerance'), min: int(f, 'min-replicas'), max: int(f, 'max-replicas') };
+  try {
+    policyFromFlags(defaults);
+  } catch (e) {
+    if (e instanceof PolicyError) throw new UsageError(e.message);
+    throw e;
+  }
+  return defaults;
+}
+
 /** --kubeconfig, else $KUBECONFIG (its first file), else the in-cluster service account; never a silent default. */
-function kubeConfigFor(flag: string | undefined): KubeConfig {
+export function kubeConfigFor(flag: string | undefined): KubeConfig {
   if (flag) return loadKubeConfig(flag);
   const first = (process.env['KUBECONFIG'] ?? '').split(':').find((p) => p !== '');
   return loadKubeConfig(first);

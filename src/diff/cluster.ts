@@ -18,6 +18,8 @@ export interface ReadOptions {
   readonly namespace?: string | undefined;
   /** extra `group/version/Kind` workload kinds, as the watcher's --workload-kind */
   readonly extraKinds?: readonly string[];
+  /** sees each listed workload object beside its observation (status reads its managedFields) */
+  readonly visit?: (w: WorkloadObservation, obj: KubernetesObject) => void;
 }
 
 const PAGE = 500;
@@ -34,7 +36,9 @@ export async function readCluster(kc: KubeConfig, o: ReadOptions = {}): Promise<
   for (const k of kinds) {
     for (const obj of await listAll(api, k, o.namespace, ENABLED_SELECTOR)) {
       const w = toWorkload(k, obj);
-      if (w) workloads.push(w);
+      if (!w) continue;
+      workloads.push(w);
+      o.visit?.(w, obj);
     }
   }
   let hpas: HpaObservation[] = [];
