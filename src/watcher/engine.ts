@@ -295,6 +295,7 @@ export class Engine {
       direction: to > gitDeclared ? 'up' : 'down',
       dueAt: now,
       location: loc,
+      ...reasonFor(this.hpaOf(t.obs)),
     };
     this.pending.set(key, latch);
     this.updatePendingGauge();
@@ -386,13 +387,16 @@ export class Engine {
   // ---- HPA bounds ----
 
   private hpaBounds(obs: WorkloadObservation): { min?: number; max?: number } | undefined {
+    const h = this.hpaOf(obs);
+    return h ? { min: h.min, max: h.max } : undefined;
+  }
+
+  private hpaOf(obs: WorkloadObservation): HpaObservation | undefined {
     const set = this.hpaByTarget.get(hpaTargetKey(obs.ref.namespace, obs.apiVersion, obs.ref.kind, obs.ref.name));
     if (!set || set.size === 0) return undefined;
     // Two HPAs on one workload is a misconfiguration the HPA controller itself refuses; take the
     // first by name so the choice is stable.
-    const first = [...set].sort()[0]!;
-    const h = this.hpas.get(first)!;
-    return { min: h.min, max: h.max };
+    return this.hpas.get([...set].sort()[0]!);
   }
 
   private unindexHpa(key: string, h: HpaObservation): void {
@@ -556,6 +560,10 @@ export class Engine {
     });
     return this.refreshing;
   }
+}
+
+function reasonFor(h: HpaObservation | undefined): { reason?: string } {
+  return h?.reason === undefined ? {} : { reason: h.reason };
 }
 
 function hpaTargetKey(namespace: string, apiVersion: string, kind: string, name: string): string {
