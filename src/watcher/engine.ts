@@ -487,7 +487,10 @@ export class Engine {
           });
         }
       }
-      if (result.written.length > 0) this.metrics.lastPush.set(this.clock.now() / 1000);
+      if (result.written.length > 0) {
+        this.metrics.lastPush.set(this.clock.now() / 1000);
+        this.metrics.commits.inc();
+      }
       this.log.info(
         { written: result.written.length, unchanged: result.unchanged.length, revision: result.revision },
         result.written.length > 0 ? 'latches written to git' : 'latches were already in git',
