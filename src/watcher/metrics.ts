@@ -28,7 +28,9 @@ export class WatcherMetrics {
 
   constructor(opts: { registry?: Registry; defaultMetrics?: boolean } = {}) {
     const registry = (this.registry = opts.registry ?? new Registry());
-    if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'kube_latch_watcher_' });
+    // Unprefixed, as the webhook's: process_* and nodejs_* are the names every Node.js dashboard expects, and
+    // the two containers are told apart by their scrape target, not by the metric name.
+    if (opts.defaultMetrics) collectDefaultMetrics({ register: registry });
     const registers = [registry];
     this.latches = new Counter({
       name: 'kube_latch_watcher_latches_total',
