@@ -17,6 +17,7 @@ export const statusFlags: FlagSpec[] = [
   { name: 'all-namespaces', type: 'boolean', help: 'workloads in every namespace; also -A' },
   { name: 'state', type: 'string', multiple: true, arg: 'S', help: 'only rows in this state: in-band, latch-due, pending-pr, out-of-band, unlocated, ambiguous, invalid-policy' },
   { name: 'output', type: 'string', arg: 'FORMAT', help: 'table, json or yaml; also -o', default: 'table' },
+  { name: 'settle', type: 'string', arg: 'SECONDS', help: "the watcher's --settle: sets both --settle-up and --settle-down" },
   { name: 'settle-up', type: 'string', arg: 'SECONDS', help: `the watcher's --settle-up, for "latch due in N s" (default ${DEFAULT_SETTLE_UP})` },
   { name: 'settle-down', type: 'string', arg: 'SECONDS', help: `the watcher's --settle-down (default ${DEFAULT_SETTLE_DOWN})` },
 ];
@@ -83,8 +84,9 @@ export async function run(argv: string[]): Promise<number> {
   const nsFlag = str(f, 'workload-namespace');
   if (all && nsFlag !== undefined) throw new UsageError('-n/--namespace and -A/--all-namespaces exclude each other');
   if (nsFlag !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(nsFlag)) throw new UsageError(`--namespace "${nsFlag}" is not a namespace name`);
-  const settleUp = seconds(f, 'settle-up') ?? DEFAULT_SETTLE_UP;
-  const settleDown = seconds(f, 'settle-down') ?? DEFAULT_SETTLE_DOWN;
+  const settle = seconds(f, 'settle');
+  const settleUp = seconds(f, 'settle-up') ?? settle ?? DEFAULT_SETTLE_UP;
+  const settleDown = seconds(f, 'settle-down') ?? settle ?? DEFAULT_SETTLE_DOWN;
 
   let kc: KubeConfig;
   try {
