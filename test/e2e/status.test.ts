@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
+import { DEFAULT_SETTLE_DOWN } from '../../src/latch/index.ts';
 import { run, startCluster, waitFor, type TestCluster } from './helpers/cluster.ts';
 
 const MAIN = join(import.meta.dirname, '../../src/cli/main.ts');
@@ -19,6 +20,8 @@ const repo = join(tmp, 'gitops');
 let c: TestCluster;
 let ns = '';
 let other = '';
+/** when `kubectl scale deployment/surge` had returned: the managedFields time of the write is at or before it */
+let surgeScaledAt = 0;
 
 /** a tmux server of our own (-L), never a developer's */
 const TMUX = `kube-latch-status-e2e-${process.pid}`;
@@ -102,6 +105,7 @@ before(async () => {
   const scale = (what: string, n: number) => c.kubectl(['scale', '-n', ns, what, `--replicas=${n}`]);
   await scale('deployment/web', 7); //      band(10) = 5-20
   await scale('deployment/surge', 12); //   band(5) = 3-10: above → latch(12) = 10
+  surgeScaledAt = Date.now();
   await scale('deployment/shrunk', 4); //   band(20) = 10-40: below → latch(4) = 5
   await scale('deployment/search', 47); //  above band(20); the watcher latched 50
   await scale('deployment/capped', 12); //  max-replicas 5 = declared: held
@@ -117,14 +121,20 @@ after(async () => {
 
 describe('kube-latch status on dev-cluster', () => {
   let rows: Record<string, Row> = {};
+  /** the largest "due in" the surge row may show, had the settle time started at the /scale write */
+  let surgeBound = 600;
   let doc: { version: string; exitCode: number; summary: Record<string, number>; workloads: Row[] };
 
   test('-o json -n NS: one row per opted-in workload, every state, exit 1', async () => {
+    // Let a few seconds pass since the /scale write, so that "due in" shows it counts from that write.
+    await waitFor('3 s since the scale', async () => Date.now() - surgeScaledAt >= 3000, { timeoutMs: 10_000 });
+    const elapsedAtLeast = Math.floor((Date.now() - surgeScaledAt) / 1000);
     const r = await status(['-n', ns, '-o', 'json', '--settle-up', '600']);
     assert.equal(r.code, 1, r.stderr);
     doc = JSON.parse(r.stdout);
     assert.equal(doc.version, 'kube-latch.io/status/v1');
     rows = Object.fromEntries(doc.workloads.map((w) => [w.name, w]));
+    surgeBound = 600 - elapsedAtLeast + 1;
     assert.deepEqual(doc.workloads.map((w) => w.name), ['capped', 'ghost', 'search', 'shrunk', 'surge', 'twin', 'typo', 'web'], 'sorted; only the namespace asked for');
     assert.deepEqual(doc.summary, { workloads: 8, 'in-band': 1, 'latch-due': 2, 'pending-pr': 1, 'out-of-band': 1, unlocated: 1, ambiguous: 1, 'invalid-policy': 1 });
   });
@@ -140,10 +150,10 @@ describe('kube-latch status on dev-cluster', () => {
     const s = rows['surge']!;
     assert.equal(s.state, 'latch-due');
     assert.equal(s.latchTo, 10);
-    assert.ok(s.dueInSeconds! > 400 && s.dueInSeconds! <= 600, `due in ${s.dueInSeconds} s of a 600 s settle-up`);
+    assert.ok(s.dueInSeconds! > 400 && s.dueInSeconds! <= surgeBound, `due in ${s.dueInSeconds} s of a 600 s settle-up, at most ${surgeBound} s (counted from the write, not from now)`);
     const d = rows['shrunk']!;
     assert.equal(d.latchTo, 5);
-    assert.ok(d.dueInSeconds! > 86_000 && d.dueInSeconds! <= 86_400, `below the band waits the default settle-down: ${d.dueInSeconds}`);
+    assert.ok(d.dueInSeconds! > DEFAULT_SETTLE_DOWN - 200 && d.dueInSeconds! <= DEFAULT_SETTLE_DOWN, `below the band waits the default settle-down (${DEFAULT_SETTLE_DOWN} s): ${d.dueInSeconds}`);
   });
 
   test('pending PR, held, ambiguous, unlocated, invalid policy', () => {
@@ -159,7 +169,7 @@ describe('kube-latch status on dev-cluster', () => {
     const got = Object.fromEntries(JSON.parse(r.stdout).workloads.map((w: Row) => [w.name, w.dueInSeconds]));
     assert.deepEqual(Object.keys(got), ['shrunk', 'surge']);
     assert.equal(got['surge'], 0);
-    assert.ok(got['shrunk'] > 86_000, 'settle-down is still the default');
+    assert.ok(got['shrunk'] > DEFAULT_SETTLE_DOWN - 200, 'settle-down is still the default');
   });
 
   test('the table, without colour when piped', async () => {
