@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { DEFAULT_SETTLE_DOWN } from '../../src/latch/index.ts';
+import { webhookCounters } from './helpers/apiserver.ts';
 import { run, startCluster, waitFor, type TestCluster } from './helpers/cluster.ts';
 
 const MAIN = join(import.meta.dirname, '../../src/cli/main.ts');
@@ -247,5 +248,34 @@ describe('kube-latch status on dev-cluster', () => {
     assert.deepEqual(JSON.parse(r.stdout).summary, doc.summary);
     const bad = await run(join(c.bin, 'kubectl'), ['latch', 'nope'], { env, allowFail: true });
     assert.match(bad.stderr, /^kubectl latch: unknown command "nope"/m);
+  });
+
+  test("the apiserver's webhook counters the PrometheusRule alerts on exist, with the labels it uses", async () => {
+    // Two webhooks on a closed loopback port: one fails open (Ignore), one fails closed (Fail).
+    const hook = (name: string, failurePolicy: string) => ({
+      name,
+      clientConfig: { url: 'https://127.0.0.1:1/mutate', caBundle: '' },
+      rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['configmaps'] }],
+      objectSelector: { matchLabels: { 'alert-probe': 'yes' } },
+      failurePolicy,
+      sideEffects: 'None',
+      admissionReviewVersions: ['v1'],
+      timeoutSeconds: 2,
+    });
+    const names = ['fail-open.kube-latch.test', 'fail-closed.kube-latch.test'];
+    await c.apply({ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: { name: 'alert-probe' }, webhooks: [hook(names[0]!, 'Ignore'), hook(names[1]!, 'Fail')] });
+    try {
+      const probe = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'probe', namespace: ns, labels: { 'alert-probe': 'yes' } } };
+      const r = await c.apply(probe, { allowFail: true });
+      assert.notEqual(r.code, 0, 'the fail-closed webhook refuses it');
+      const counters = await waitFor('both counters', async () => {
+        const w = await webhookCounters(c, names);
+        return w.failOpen.length > 0 && w.rejections.length > 0 ? w : undefined;
+      });
+      assert.ok(counters.failOpen.some((s) => s.labels['name'] === names[0] && s.value >= 1), JSON.stringify(counters.failOpen));
+      assert.ok(counters.rejections.some((s) => s.labels['name'] === names[1] && s.labels['error_type'] !== undefined), JSON.stringify(counters.rejections));
+    } finally {
+      await c.kubectl(['delete', 'mutatingwebhookconfiguration', 'alert-probe']);
+    }
   });
 });

@@ -18,7 +18,7 @@ import { metricNames, parseExposition, type Family } from '../../unit/chart/prom
 
 const dashboard = JSON.parse(readFileSync(fileURLToPath(new URL('../../../charts/kube-latch/dashboards/kube-latch.json', import.meta.url)), 'utf8'));
 
-/** Series the apiserver exports about admission webhooks; the dev-cluster e2e checks them against a real one. */
+/** Series the apiserver exports about admission webhooks; test/e2e/status.test.ts checks them, and their labels, on a real one. */
 const APISERVER = new Set(['apiserver_admission_webhook_fail_open_count', 'apiserver_admission_webhook_rejection_count']);
 /** Prometheus' own per-target series. */
 const PROMETHEUS = new Set(['up']);
