@@ -31,8 +31,10 @@ state, where git declares it and when the watcher last latched it. The rows are 
 
   in band              live lies in band(git).
   latch due in N s     live is out of band; the watcher writes a new latch point once it has stayed there
-                       for its settle time. N counts from the last write of spec.replicas (managedFields),
-                       so it assumes the watcher has been watching since; "now" when the time has passed.
+                       for its settle time. N counts from the last write of spec.replicas (managedFields
+                       times, and the HPA's lastScaleTime), so it assumes the watcher has been watching
+                       since; "now" when the time has passed. With no such time (kubectl scale leaves
+                       none) it counts from now: the whole settle time, as a restarted watcher does.
   pending PR (L)       the watcher latched L (kube-latch.io/latched) and the git read here does not declare
                        it yet: a pull request awaits review, or the checkout is behind the remote.
   out of band (held)   out of band, but the bounds keep any latch from moving git.
@@ -99,7 +101,7 @@ export async function run(argv: string[]): Promise<number> {
 
   const { openRepoSource, readCluster, git } = await import('../diff/index.ts');
   const { statusRows } = await import('../status/rows.ts');
-  const { replicasWrittenAt, lastLatches, parseGitLog } = await import('../status/history.ts');
+  const { replicasWrittenAt, hpaScaledAt, lastLatches, parseGitLog } = await import('../status/history.ts');
   const { renderTable, renderJson, renderYaml, statusDocument } = await import('../status/render.ts');
   const { refKey } = await import('../watcher/types.ts');
 
@@ -117,6 +119,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   try {
     const replicasSince = new Map<string, number>();
+    const newest = (key: string, t: number) => replicasSince.set(key, Math.max(t, replicasSince.get(key) ?? -Infinity));
     let view;
     try {
       view = await readCluster(kc, {
@@ -124,7 +127,11 @@ export async function run(argv: string[]): Promise<number> {
         extraKinds: list(f, 'workload-kind'),
         visit: (w, obj) => {
           const t = replicasWrittenAt(obj.metadata?.managedFields);
-          if (t !== undefined) replicasSince.set(refKey(w.ref), t);
+          if (t !== undefined) newest(refKey(w.ref), t);
+        },
+        visitHpa: (obj) => {
+          const s = hpaScaledAt(obj as never);
+          if (s) newest(s.key, s.t);
         },
       });
     } catch (e) {

@@ -1,6 +1,7 @@
 // Two pieces of history `kube-latch status` reads, both pure:
-// - when live spec.replicas was last written, from the object's managedFields (the HPA's /scale writes,
-//   an apply, kubectl scale): the newest `time` of an entry that owns f:spec→f:replicas;
+// - when live spec.replicas was last written: the newest `time` of a managedFields entry that owns
+//   f:spec→f:replicas (an apply, an update), and the HPA's status.lastScaleTime (its /scale writes, whose
+//   managedFields entries carry no time);
 // - when the watcher last latched a workload, from its commit messages (src/git/message.ts):
 //   "kube-latch: ns/Kind/name replicas 20 → 50" or a batch body line "ns/Kind/name: live 47, …, new 50 …".
 
@@ -19,6 +20,26 @@ export function replicasWrittenAt(managedFields: readonly ManagedFieldsEntry[] |
     if (Number.isFinite(t) && (newest === undefined || t > newest)) newest = t;
   }
   return newest;
+}
+
+interface HpaScaleLike {
+  metadata?: { namespace?: string };
+  spec?: { scaleTargetRef?: { kind?: string; name?: string } };
+  status?: { lastScaleTime?: string | Date };
+}
+
+/**
+ * The HPA's own record of its last /scale write (status.lastScaleTime), keyed like the workload it
+ * targets. Needed because the apiserver leaves `time` unset on managedFields entries written through the
+ * scale subresource, which is exactly how an HPA (and `kubectl scale`) writes.
+ */
+export function hpaScaledAt(hpa: HpaScaleLike): { key: string; t: number } | undefined {
+  const ns = hpa.metadata?.namespace;
+  const ref = hpa.spec?.scaleTargetRef;
+  const raw = hpa.status?.lastScaleTime;
+  if (!ns || !ref?.kind || !ref.name || raw === undefined) return undefined;
+  const t = raw instanceof Date ? raw.getTime() : Date.parse(raw);
+  return Number.isFinite(t) ? { key: `${ns}/${ref.kind}/${ref.name}`, t } : undefined;
 }
 
 /** One commit of `git log`, newest first. */

@@ -21,7 +21,7 @@ const repo = join(tmp, 'gitops');
 let c: TestCluster;
 let ns = '';
 let other = '';
-/** when `kubectl scale deployment/surge` had returned: the managedFields time of the write is at or before it */
+/** the HPA's status.lastScaleTime for surge: its /scale write, the one the settle time counts from */
 let surgeScaledAt = 0;
 
 /** a tmux server of our own (-L), never a developer's */
@@ -105,14 +105,23 @@ before(async () => {
   await c.apply(workload(ns, 'ghost', 1)); // unlocated
   const scale = (what: string, n: number) => c.kubectl(['scale', '-n', ns, what, `--replicas=${n}`]);
   await scale('deployment/web', 7); //      band(10) = 5-20
-  await scale('deployment/surge', 12); //   band(5) = 3-10: above → latch(12) = 10
-  surgeScaledAt = Date.now();
+  // surge is scaled by its HPA, as in production: 20 is above its max 12, so the HPA controller writes 12
+  // through /scale (no metrics needed) and records lastScaleTime. band(5) = 3-10: above → latch(12) = 10.
+  await c.apply({
+    apiVersion: 'autoscaling/v2',
+    kind: 'HorizontalPodAutoscaler',
+    metadata: { name: 'surge', namespace: ns },
+    spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'surge' }, minReplicas: 1, maxReplicas: 12 },
+  });
+  await scale('deployment/surge', 20);
   await scale('deployment/shrunk', 4); //   band(20) = 10-40: below → latch(4) = 5
   await scale('deployment/search', 47); //  above band(20); the watcher latched 50
   await scale('deployment/capped', 12); //  max-replicas 5 = declared: held
   // As the watcher does after a PR update (DESIGN §4), with its own field manager.
   await c.kubectl(['annotate', '-n', ns, 'deployment/search', 'kube-latch.io/latched=50', '--field-manager=kube-latch-watcher']);
-  await waitFor('surge at 12', async () => (await c.getJson(['-n', ns, 'deployment/surge'])).spec.replicas === 12);
+  await waitFor('the HPA to scale surge to 12', async () => (await c.getJson(['-n', ns, 'deployment/surge'])).spec.replicas === 12, { timeoutMs: 90_000 });
+  const hpa = await waitFor('lastScaleTime on the HPA', async () => (await c.getJson(['-n', ns, 'hpa/surge'])).status?.lastScaleTime as string | undefined, { timeoutMs: 30_000 });
+  surgeScaledAt = Date.parse(hpa);
 });
 
 after(async () => {
@@ -127,7 +136,7 @@ describe('kube-latch status on dev-cluster', () => {
   let doc: { version: string; exitCode: number; summary: Record<string, number>; workloads: Row[] };
 
   test('-o json -n NS: one row per opted-in workload, every state, exit 1', async () => {
-    // Let a few seconds pass since the /scale write, so that "due in" shows it counts from that write.
+    // Let a few seconds pass since the HPA's /scale write, so that "due in" shows it counts from that write.
     await waitFor('3 s since the scale', async () => Date.now() - surgeScaledAt >= 3000, { timeoutMs: 10_000 });
     const elapsedAtLeast = Math.floor((Date.now() - surgeScaledAt) / 1000);
     const r = await status(['-n', ns, '-o', 'json', '--settle-up', '600']);
@@ -256,7 +265,7 @@ describe('kube-latch status on dev-cluster', () => {
       name,
       clientConfig: { url: 'https://127.0.0.1:1/mutate', caBundle: '' },
       rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['configmaps'] }],
-      objectSelector: { matchLabels: { 'alert-probe': 'yes' } },
+      objectSelector: { matchLabels: { 'alert-probe': 'probe' } },
       failurePolicy,
       sideEffects: 'None',
       admissionReviewVersions: ['v1'],
@@ -265,7 +274,7 @@ describe('kube-latch status on dev-cluster', () => {
     const names = ['fail-open.kube-latch.test', 'fail-closed.kube-latch.test'];
     await c.apply({ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: { name: 'alert-probe' }, webhooks: [hook(names[0]!, 'Ignore'), hook(names[1]!, 'Fail')] });
     try {
-      const probe = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'probe', namespace: ns, labels: { 'alert-probe': 'yes' } } };
+      const probe = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'probe', namespace: ns, labels: { 'alert-probe': 'probe' } } };
       const r = await c.apply(probe, { allowFail: true });
       assert.notEqual(r.code, 0, 'the fail-closed webhook refuses it');
       const counters = await waitFor('both counters', async () => {

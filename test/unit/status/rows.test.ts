@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { Location } from '../../../src/git/types.ts';
 import { commitMessage, renderMessage } from '../../../src/git/message.ts';
-import { lastLatches, parseGitLog, replicasWrittenAt } from '../../../src/status/history.ts';
+import { hpaScaledAt, lastLatches, parseGitLog, replicasWrittenAt } from '../../../src/status/history.ts';
 import { stateText, statusExitCode, statusRows, STATUS_STATES, type StatusRow } from '../../../src/status/rows.ts';
 import { renderJson, renderTable, renderYaml, statusDocument } from '../../../src/status/render.ts';
 import { expandShortFlags } from '../../../src/cli/status.ts';
@@ -160,6 +160,15 @@ describe('replicasWrittenAt', () => {
   it('undefined when nothing owns it', () => {
     assert.equal(replicasWrittenAt(undefined), undefined);
     assert.equal(replicasWrittenAt([{ time: '2026-12-02T10:00:00Z', fieldsV1: {} }]), undefined);
+  });
+});
+
+describe('hpaScaledAt', () => {
+  it("keys the HPA's lastScaleTime by the workload it targets (scale-subresource writes carry no managedFields time)", () => {
+    const hpa = { metadata: { namespace: 'prod' }, spec: { scaleTargetRef: { kind: 'Deployment', name: 'web' } }, status: { lastScaleTime: '2026-12-02T12:00:00Z' } };
+    assert.deepEqual(hpaScaledAt(hpa), { key: 'prod/Deployment/web', t: Date.parse('2026-12-02T12:00:00Z') });
+    assert.equal(hpaScaledAt({ ...hpa, status: {} }), undefined, 'never scaled');
+    assert.equal(hpaScaledAt({ ...hpa, status: { lastScaleTime: 'soon' } }), undefined);
   });
 });
 
