@@ -10,6 +10,8 @@ export interface WebhookMetrics {
   decisions: Counter<'rule' | 'kind'>;
   /** answered reviews whose response carried a JSONPatch */
   patched: Counter<'kind'>;
+  /** warnings returned to the client (kept replicas, invalid policy), by decision rule */
+  warnings: Counter<'rule'>;
   /** /mutate requests from first byte to last, by HTTP status ("aborted" when the client went away) */
   duration: Histogram<'code'>;
   inFlight: Gauge;
@@ -55,6 +57,12 @@ export function createWebhookMetrics(opts: MetricsOptions = {}): WebhookMetrics 
     name: 'kube_latch_webhook_patched_total',
     help: 'AdmissionReviews answered with a JSONPatch, by workload kind',
     labelNames: ['kind'] as const,
+    registers: [registry],
+  });
+  const warnings = new Counter({
+    name: 'kube_latch_webhook_warnings_total',
+    help: 'Warnings returned with AdmissionReviews (kept replicas, invalid policy), by decision rule',
+    labelNames: ['rule'] as const,
     registers: [registry],
   });
   const duration = new Histogram({
@@ -119,5 +127,5 @@ export function createWebhookMetrics(opts: MetricsOptions = {}): WebhookMetrics 
     return kind;
   };
 
-  return { registry, decisions, patched, duration, inFlight, rejected, shed, openConnections, bufferedBytes, kindLabel };
+  return { registry, decisions, patched, warnings, duration, inFlight, rejected, shed, openConnections, bufferedBytes, kindLabel };
 }

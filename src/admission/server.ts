@@ -170,6 +170,7 @@ function answer(body: Buffer, res: ServerResponse, defaults: DecideConfig, log: 
   const kind = metrics.kindLabel(decision.kind);
   metrics.decisions.inc({ rule: decision.rule, kind });
   if (decision.patched) metrics.patched.inc({ kind });
+  if (decision.warnings > 0) metrics.warnings.inc({ rule: decision.rule }, decision.warnings);
   const fields = {
     uid: decision.uid,
     kind: decision.kind,

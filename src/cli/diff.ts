@@ -5,7 +5,7 @@
 import { GitError } from '../git/exec.ts';
 import { firstLine, KubeConfigError, loadKubeConfig, type KubeConfig } from '../kube/client.ts';
 import { PolicyError, policyFromFlags, type PolicyDefaults } from '../latch/index.ts';
-import { bool, helpText, int, list, MAX_BOUND, parseFlags, requireStr, str, UsageError, type FlagSpec } from './flags.ts';
+import { bool, helpText, int, list, MAX_BOUND, parseFlags, requireStr, str, UsageError, type FlagSpec, type FlagValues } from './flags.ts';
 
 export const diffFlags: FlagSpec[] = [
   { name: 'repo', type: 'string', arg: 'PATH|URL', help: 'git repository: a local directory (read as it is, uncommitted edits included) or a URL (shallow-cloned into a temp dir)' },
@@ -53,13 +53,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const repo = requireStr(f, 'repo');
-  const defaults: PolicyDefaults = { ladder: str(f, 'ladder'), tolerance: str(f, 'tolerance'), min: int(f, 'min-replicas', { max: MAX_BOUND }), max: int(f, 'max-replicas', { max: MAX_BOUND }) };
-  try {
-    policyFromFlags(defaults);
-  } catch (e) {
-    if (e instanceof PolicyError) throw new UsageError(e.message);
-    throw e;
-  }
+  const defaults = parseDefaults(f);
   const namespace = str(f, 'workload-namespace');
   if (namespace !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace)) throw new UsageError(`--workload-namespace "${namespace}" is not a namespace name`);
   const json = bool(f, 'json');
@@ -102,6 +96,18 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     await source.close();
   }
+}
+
+/** The default policy flags (shared with `kube-latch status`); a bad one is a usage error. */
+export function parseDefaults(f: FlagValues): PolicyDefaults {
+  const defaults: PolicyDefaults = { ladder: str(f, 'ladder'), tolerance: str(f, 'tolerance'), min: int(f, 'min-replicas', { max: MAX_BOUND }), max: int(f, 'max-replicas', { max: MAX_BOUND }) };
+  try {
+    policyFromFlags(defaults);
+  } catch (e) {
+    if (e instanceof PolicyError) throw new UsageError(e.message);
+    throw e;
+  }
+  return defaults;
 }
 
 function useColor(): boolean {

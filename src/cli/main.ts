@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The one `kube-latch` binary: dispatches to a subcommand module, loaded lazily so that
 // `simulate` does not pay for express or the Kubernetes client.
+import { basename } from 'node:path';
 import { UsageError } from './flags.ts';
 
 type Run = (argv: string[]) => Promise<number>;
@@ -8,15 +9,25 @@ type Run = (argv: string[]) => Promise<number>;
 const commands: Record<string, { summary: string; load: () => Promise<{ run: Run }> }> = {
   webhook: { summary: 'HTTPS mutating admission server (/mutate)', load: () => import('./webhook.ts') },
   watcher: { summary: 'write latch points back to git', load: () => import('./watcher.ts') },
+  status: { summary: 'one row per opted-in workload: band, state, git location, last latch', load: () => import('./status.ts') },
   diff: { summary: 'declared (git) against live, with bands and states', load: () => import('./diff.ts') },
   simulate: { summary: 'replay a replica trace through a policy', load: () => import('./simulate.ts') },
   demo: { summary: 'walk through one latch on a local control plane', load: () => import('./demo.ts') },
   'dev-cluster': { summary: 'start or stop a local control plane (up|down)', load: () => import('./dev-cluster.ts') },
 };
 
+// Installed (copied or symlinked) as `kubectl-latch` on PATH, kubectl runs it as a plugin: `kubectl latch
+// status -n prod` execs `kubectl-latch status -n prod`, so the arguments are already kube-latch's; only the
+// name it calls itself by changes.
+export function programName(script: string | undefined): string {
+  return script !== undefined && /^kubectl-latch(\.[cm]?[jt]s)?$/.test(basename(script)) ? 'kubectl latch' : 'kube-latch';
+}
+
+const PROG = programName(process.argv[1]);
+
 function usage(): string {
   const rows = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);
-  return `usage: kube-latch <command> [flags]\n\ncommands:\n${rows.join('\n')}\n\nRun 'kube-latch <command> --help' for its flags.\n`;
+  return `usage: ${PROG} <command> [flags]\n\ncommands:\n${rows.join('\n')}\n\nRun '${PROG} <command> --help' for its flags.\n`;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -27,7 +38,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const cmd = commands[name];
   if (!cmd) {
-    process.stderr.write(`kube-latch: unknown command "${name}" (try --help)\n`);
+    process.stderr.write(`${PROG}: unknown command "${name}" (try --help)\n`);
     return 2;
   }
   try {
@@ -35,10 +46,10 @@ export async function main(argv: string[]): Promise<number> {
     return await mod.run(rest);
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`kube-latch ${name}: ${err.message}\n`);
+      process.stderr.write(`${PROG} ${name}: ${err.message}\n`);
       return 2;
     }
-    process.stderr.write(`kube-latch ${name}: ${(err as Error).message?.split('\n')[0] ?? String(err)}\n`);
+    process.stderr.write(`${PROG} ${name}: ${(err as Error).message?.split('\n')[0] ?? String(err)}\n`);
     return 1;
   }
 }

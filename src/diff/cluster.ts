@@ -18,6 +18,10 @@ export interface ReadOptions {
   readonly namespace?: string | undefined;
   /** extra `group/version/Kind` workload kinds, as the watcher's --workload-kind */
   readonly extraKinds?: readonly string[];
+  /** sees each listed workload object beside its observation (status reads its managedFields) */
+  readonly visit?: (w: WorkloadObservation, obj: KubernetesObject) => void;
+  /** sees each listed HPA object (status reads its lastScaleTime) */
+  readonly visitHpa?: (obj: KubernetesObject) => void;
 }
 
 const PAGE = 500;
@@ -34,12 +38,16 @@ export async function readCluster(kc: KubeConfig, o: ReadOptions = {}): Promise<
   for (const k of kinds) {
     for (const obj of await listAll(api, k, o.namespace, ENABLED_SELECTOR)) {
       const w = toWorkload(k, obj);
-      if (w) workloads.push(w);
+      if (!w) continue;
+      workloads.push(w);
+      o.visit?.(w, obj);
     }
   }
   let hpas: HpaObservation[] = [];
   try {
-    hpas = (await listAll(api, HPA, o.namespace)).map(toHpa).filter((h): h is HpaObservation => h !== undefined);
+    const objs = await listAll(api, HPA, o.namespace);
+    if (o.visitHpa) for (const obj of objs) o.visitHpa(obj);
+    hpas = objs.map(toHpa).filter((h): h is HpaObservation => h !== undefined);
   } catch (err) {
     // Bounds from an HPA only narrow what may latch; without them the rows are still right for every
     // workload that has no HPA, so say so instead of failing.

@@ -6,5 +6,5 @@
 //   readCluster(kc, {namespace})                                opted-in workloads and HPAs
 export { diffRows, exitCodeFor, countStates, DIFF_STATES, type DiffRow, type DiffState, type DiffPolicy, type DiffInput, type DiffReport } from './rows.ts';
 export { renderTable, toJson, summarize, stateLabel, DIFF_JSON_VERSION, type DiffMeta, type DiffJson, type DiffSummary } from './render.ts';
-export { openRepoSource, validBranch, type RepoSource, type RepoSourceOptions } from './source.ts';
+export { openRepoSource, git, validBranch, type RepoSource, type RepoSourceOptions } from './source.ts';
 export { readCluster, type ClusterView, type ReadOptions } from './cluster.ts';

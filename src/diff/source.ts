@@ -20,6 +20,8 @@ export interface RepoSourceOptions {
   readonly auth?: GitAuth;
   /** per git command, default 120 s */
   readonly timeoutMs?: number;
+  /** commits of history to clone, default 1 (status reads the last latch commits) */
+  readonly depth?: number;
   /** where the temp clone goes, default os.tmpdir() */
   readonly tempDir?: string;
 }
@@ -72,7 +74,7 @@ export async function openRepoSource(o: RepoSourceOptions): Promise<RepoSource> 
   try {
     const work = join(tmp, 'repo');
     const { env, secrets } = await prepareEnv(remote, o.auth ?? {}, join(tmp, 'state'));
-    const args = ['clone', '-q', '--depth', '1', '--single-branch', '--no-tags', ...(o.branch ? ['--branch', o.branch] : []), '--', remote.url, work];
+    const args = ['clone', '-q', '--depth', String(o.depth ?? 1), '--single-branch', '--no-tags', ...(o.branch ? ['--branch', o.branch] : []), '--', remote.url, work];
     const r = await runGit(args, { cwd: tmp, env, scrub: makeScrubber(secrets), ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}) });
     if (r.code !== 0) {
       if (/Remote branch \S+ not found/i.test(r.stderr)) throw new GitError('config', `clone: branch ${o.branch} does not exist on ${remote.printable}`);
@@ -87,7 +89,8 @@ export async function openRepoSource(o: RepoSourceOptions): Promise<RepoSource> 
   }
 }
 
-async function git(cwd: string, args: string[]): Promise<string | null> {
+/** A read-only git command in a checkout, with the user's git config and GIT_* environment left out; null on failure. */
+export async function git(cwd: string, args: string[]): Promise<string | null> {
   const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C', GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' };
   for (const k of Object.keys(env)) if (k.startsWith('GIT_') && !['GIT_TERMINAL_PROMPT', 'GIT_CONFIG_NOSYSTEM', 'GIT_CONFIG_GLOBAL'].includes(k)) delete env[k];
   try {

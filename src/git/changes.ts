@@ -22,6 +22,8 @@ export interface ReplicasChange {
    * it meanwhile) the change is `stale` and not written: the caller recomputes against the new value.
    */
   readonly declared?: number | undefined;
+  /** why it latched, from the workload's HPA status at that moment, for the commit body */
+  readonly reason?: string | undefined;
 }
 
 /** Set one scalar of the workload's own document, e.g. ['metadata', 'annotations', 'kube-latch.io/rollout']. */

@@ -87,7 +87,7 @@ function prNotices(branch: string, rejected: readonly ChangeOutcome[], outcomes:
 
 function toChange(l: DueLatch): ReplicasChange {
   const ref: WorkloadRef = l.location.via === 'source' ? { ...l.ref, source: l.location.file } : l.ref;
-  return { type: 'replicas', ref, value: l.to, live: l.live, band: l.band, declared: l.from };
+  return { type: 'replicas', ref, value: l.to, live: l.live, band: l.band, declared: l.from, ...(l.reason !== undefined ? { reason: l.reason } : {}) };
 }
 
 export function toLookup(loc: Location): Lookup {

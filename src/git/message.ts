@@ -2,7 +2,8 @@
 //   one latch:  "kube-latch: prod/Deployment/web replicas 20 → 50"
 //   several:    "kube-latch: 3 workloads relatched" (or "kube-latch: 3 changes" when not all are latches)
 //   body: one line per change, e.g.
-//     "prod/Deployment/web: live 47, old band 10-40, new 50 (was 20) at deploy/web.yaml:12"
+//     "prod/Deployment/web: live 47, old band 10-40, new 50 (was 20) at deploy/web.yaml:12; hpa web: cpu 92% / target 70%, desired 48"
+//   (the tail after "; " is why it latched, from the HPA status at that moment, when there is an HPA)
 // PR-branch commits also carry one `Kube-Latch-Change: {json}` trailer per change, so that the next
 // update of the branch can carry the changes the PR already proposes, and one `Kube-Latch-Rejected:
 // {json}` per change that a human rejected by closing a PR without merging it (never proposed again
@@ -65,7 +66,7 @@ function parseLines(message: string, name: string): Change[] {
   return out;
 }
 
-/** One body line: workload, live, old band, new value, old value, file:line. */
+/** One body line: workload, live, old band, new value, old value, file:line, and why (the HPA status). */
 export function describe(o: ChangeOutcome): string {
   const c = o.change;
   const at = o.file ? ` at ${o.file}${o.line ? `:${o.line}` : ''}` : '';
@@ -74,9 +75,14 @@ export function describe(o: ChangeOutcome): string {
     if (c.live !== undefined) parts.push(`live ${c.live}`);
     if (c.band) parts.push(`old band ${formatBand(c.band)}`);
     parts.push(`new ${c.value}${o.from !== undefined ? ` (was ${o.from})` : ''}`);
-    return `${refKey(c.ref)}: ${parts.join(', ')}${at}`;
+    return `${refKey(c.ref)}: ${parts.join(', ')}${at}${c.reason ? `; ${oneLine(c.reason)}` : ''}`;
   }
   return `${refKey(c.ref)}: ${pathText(c.path)} = ${String(c.value)}${o.from !== undefined ? ` (was ${String(o.from)})` : ''}${at}`;
+}
+
+/** A reason is the HPA's own text: never let it break the one-line-per-workload body or forge a trailer. */
+function oneLine(s: string): string {
+  return s.replace(/[\r\n]+/g, ' ');
 }
 
 function short(o: ChangeOutcome): string {

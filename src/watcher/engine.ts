@@ -309,6 +309,7 @@ export class Engine {
       direction: to > gitDeclared ? 'up' : 'down',
       dueAt: now,
       location: loc,
+      ...reasonFor(this.hpaOf(t.obs)),
     };
     this.pending.set(key, latch);
     this.updatePendingGauge();
@@ -424,13 +425,16 @@ export class Engine {
   // ---- HPA bounds ----
 
   private hpaBounds(obs: WorkloadObservation): { min?: number; max?: number } | undefined {
+    const h = this.hpaOf(obs);
+    return h ? { min: h.min, max: h.max } : undefined;
+  }
+
+  private hpaOf(obs: WorkloadObservation): HpaObservation | undefined {
     const set = this.hpaByTarget.get(hpaTargetKey(obs.ref.namespace, obs.apiVersion, obs.ref.kind, obs.ref.name));
     if (!set || set.size === 0) return undefined;
     // Two HPAs on one workload is a misconfiguration the HPA controller itself refuses; take the
     // first by name so the choice is stable.
-    const first = [...set].sort()[0]!;
-    const h = this.hpas.get(first)!;
-    return { min: h.min, max: h.max };
+    return this.hpas.get([...set].sort()[0]!);
   }
 
   private unindexHpa(key: string, h: HpaObservation): void {
@@ -527,7 +531,10 @@ export class Engine {
         if (t) this.events.record(eventTarget(t.obs), { type: n.type, reason: n.reason, message: n.message });
         this.log.info({ workload: refKey(n.ref), reason: n.reason }, n.message);
       }
-      if (result.written.length > 0) this.metrics.lastPush.set(this.clock.now() / 1000);
+      if (result.written.length > 0) {
+        this.metrics.lastPush.set(this.clock.now() / 1000);
+        this.metrics.commits.inc();
+      }
       await this.markLatched(result.written);
       this.log.info(
         { written: result.written.length, unchanged: result.unchanged.length, revision: result.revision },
@@ -631,6 +638,10 @@ export class Engine {
     });
     return this.refreshing;
   }
+}
+
+function reasonFor(h: HpaObservation | undefined): { reason?: string } {
+  return h?.reason === undefined ? {} : { reason: h.reason };
 }
 
 function hpaTargetKey(namespace: string, apiVersion: string, kind: string, name: string): string {

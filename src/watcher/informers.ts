@@ -9,6 +9,7 @@ import { apiVersionOf, firstLine, HPA, type ResourceKind } from '../kube/client.
 import type { Logger } from '../log.ts';
 import { systemClock, type Clock, type TimerHandle } from './clock.ts';
 import type { WatcherMetrics } from './metrics.ts';
+import { hpaReason, type HpaLikeForReason } from './hpa-reason.ts';
 import type { HpaObservation, WorkloadObservation, WorkloadRef } from './types.ts';
 
 export const ENABLED_SELECTOR = `${ENABLED_LABEL}=true`;
@@ -246,7 +247,13 @@ export function toHpa(obj: KubernetesObject): HpaObservation | undefined {
     target: { apiVersion: t.apiVersion ?? '', kind: t.kind, name: t.name },
     min: typeof spec.minReplicas === 'number' ? spec.minReplicas : 1,
     max: spec.maxReplicas,
+    ...reasonOf(obj),
   };
+}
+
+function reasonOf(obj: KubernetesObject): { reason?: string } {
+  const reason = hpaReason(obj as HpaLikeForReason);
+  return reason === undefined ? {} : { reason };
 }
 
 /** What the informers feed: the Engine implements it. */

@@ -7,6 +7,8 @@ export class WatcherMetrics {
   readonly latches: Counter<'direction'>;
   /** latches due and not yet on the remote (waiting for the batch window, a retry or leadership) */
   readonly pending: Gauge;
+  /** commits (push mode) or PR-branch updates (pr mode) that reached the remote */
+  readonly commits: Counter;
   /** writes that failed (refresh, commit or push) */
   readonly pushFailures: Counter;
   /** unix seconds of the last write that reached the remote */
@@ -30,7 +32,9 @@ export class WatcherMetrics {
 
   constructor(opts: { registry?: Registry; defaultMetrics?: boolean } = {}) {
     const registry = (this.registry = opts.registry ?? new Registry());
-    if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'kube_latch_watcher_' });
+    // Unprefixed, as the webhook's: process_* and nodejs_* are the names every Node.js dashboard expects, and
+    // the two containers are told apart by their scrape target, not by the metric name.
+    if (opts.defaultMetrics) collectDefaultMetrics({ register: registry });
     const registers = [registry];
     this.latches = new Counter({
       name: 'kube_latch_watcher_latches_total',
@@ -41,6 +45,11 @@ export class WatcherMetrics {
     this.pending = new Gauge({
       name: 'kube_latch_watcher_pending_latches',
       help: 'Latches that are due and not yet pushed.',
+      registers,
+    });
+    this.commits = new Counter({
+      name: 'kube_latch_watcher_commits_total',
+      help: 'Commits (push mode) or pull-request branch updates (pr mode) that reached the remote; one holds a batch of latches.',
       registers,
     });
     this.pushFailures = new Counter({
@@ -105,6 +114,7 @@ export class WatcherMetrics {
     for (const direction of ['up', 'down']) this.latches.inc({ direction }, 0);
     for (const outcome of ['stale', 'ambiguous', 'unlocated', 'error']) this.latchesNotWritten.inc({ outcome }, 0);
     this.pushFailures.inc(0);
+    this.commits.inc(0);
   }
 
   /** Registers a freshness source, read at scrape time. */

@@ -33,6 +33,8 @@ export interface HpaObservation {
   /** spec.minReplicas, default 1 */
   readonly min: number;
   readonly max: number;
+  /** why it scaled, for a latch commit's body: "hpa web: cpu 92% / target 70%, desired 48" (hpaReason) */
+  readonly reason?: string;
 }
 
 /** Where git declares a workload's replicas. */
@@ -75,6 +77,8 @@ export interface DueLatch {
   readonly dueAt: number;
   /** the location lookup() returned, so the write edits that line */
   readonly location: Located;
+  /** the workload's HPA status when the latch fell due (HpaObservation.reason), for the commit body */
+  readonly reason?: string;
 }
 
 export interface WriteOptions {

@@ -105,7 +105,7 @@ test('configured through KUBE_LATCH_* alone: /readyz after the informers sync, /
     'kube_latch_watcher_leader',
     'kube_latch_watcher_informer_freshness_seconds',
     'kube_latch_watcher_informer_restarts_total',
-    'kube_latch_watcher_process_resident_memory_bytes',
+    'process_resident_memory_bytes',
   ]) {
     assert.match(metrics, new RegExp(`^# TYPE ${family} `, 'm'), family);
   }

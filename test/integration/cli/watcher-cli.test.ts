@@ -189,7 +189,7 @@ test('a remote that is down at start: /healthz ok, /readyz 503 naming git, retri
     const m = await httpGet(w.metricsPort, '/metrics');
     assert.equal(m.status, 200);
     assert.match(m.body, /^kube_latch_watcher_pending_latches 0$/m);
-    assert.match(m.body, /^kube_latch_watcher_process_cpu_seconds_total /m);
+    assert.match(m.body, /^process_cpu_seconds_total /m);
     assert.equal((await httpGet(w.metricsPort, '/nope')).status, 404);
   } finally {
     const exit = await w.stop('SIGTERM');
