@@ -86,10 +86,28 @@ const HOT: Path[] = [
 /** A placeholder string that is swapped for deeply nested brackets in the serialized text. */
 const DEEP = '\u0000kube-latch-fuzz-deep\u0000';
 
+/** Long strings shaped to make a backtracking parser super-linear (issue 12 §2): each must cost microseconds. */
+const adversarialPolicyValue = fc
+  .tuple(
+    fc.constantFrom(
+      (n: number) => `1.${'0'.repeat(n)}`,
+      (n: number) => `1.${'0'.repeat(n)}1`,
+      (n: number) => `1${'0'.repeat(n)}.5`,
+      (n: number) => '9'.repeat(n),
+      (n: number) => `${' '.repeat(n)}2`,
+      (n: number) => `step:${'9'.repeat(n)}`,
+      (n: number) => '1-2-5'.repeat(n),
+      (n: number) => `${'0'.repeat(n)}x`,
+    ),
+    fc.integer({ min: 20, max: 200_000 }),
+  )
+  .map(([shape, n]) => shape(n));
+
 const policyValue = fc.oneof(
-  fc.constantFrom('1-2-5', 'sig1', 'decade', 'step:10', 'step:0', 'step:-3', 'exact', 'bogus', '2', '1.582', '1.5', '0', '1e3', '-1', ' 3 ', '9'.repeat(400), '0x10', 'NaN', 'Infinity'),
+  fc.constantFrom('1-2-5', 'sig1', 'decade', 'step:10', 'step:0', 'step:-3', 'exact', 'bogus', '2', '1.582', '1.5', '0', '1e3', '-1', ' 3 ', '9'.repeat(400), '0x10', 'NaN', 'Infinity', '9999999999', '10000000000', '1.0000000000000000000000000000000', '1.00000000000000000000000000000000'),
   fc.string({ maxLength: 20 }),
   fc.integer().map(String),
+  adversarialPolicyValue,
 );
 
 /** Values for the fields that decide what a request declares: managers, operations, last-applied, markers. */
