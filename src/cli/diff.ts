@@ -58,13 +58,7 @@ export async function run(argv: string[]): Promise<number> {
   if (namespace !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace)) throw new UsageError(`--workload-namespace "${namespace}" is not a namespace name`);
   const json = bool(f, 'json');
 
-  let kc: KubeConfig;
-  try {
-    kc = loadKubeConfig({ file: str(f, 'kubeconfig'), context: str(f, 'context') });
-  } catch (e) {
-    if (e instanceof KubeConfigError) throw new UsageError(e.message);
-    throw e;
-  }
+  const kc = kubeConfigFromFlags(f);
 
   // Loaded only now, so that --help and flag errors stay fast.
   const { openRepoSource, readCluster, diffRows, renderTable, toJson, exitCodeFor } = await import('../diff/index.ts');
@@ -95,6 +89,16 @@ export async function run(argv: string[]): Promise<number> {
     return exitCodeFor(rows);
   } finally {
     await source.close();
+  }
+}
+
+/** --kubeconfig and --context, loaded as kubectl loads them (shared with `kube-latch status`); a bad one is a usage error. */
+export function kubeConfigFromFlags(f: FlagValues): KubeConfig {
+  try {
+    return loadKubeConfig({ file: str(f, 'kubeconfig'), context: str(f, 'context') });
+  } catch (e) {
+    if (e instanceof KubeConfigError) throw new UsageError(e.message);
+    throw e;
   }
 }
 

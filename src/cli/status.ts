@@ -4,9 +4,9 @@
 // and when the watcher last latched each workload. Exit codes are diff's: 0 all in band, 1 otherwise, 2
 // for a usage error or a repo or cluster that cannot be read.
 import { DEFAULT_SETTLE_DOWN, DEFAULT_SETTLE_UP } from '../latch/index.ts';
-import { diffFlags, parseDefaults } from './diff.ts';
+import { diffFlags, kubeConfigFromFlags, parseDefaults } from './diff.ts';
 import { bool, helpText, list, parseFlags, requireStr, seconds, str, UsageError, type FlagSpec } from './flags.ts';
-import { firstLine, KubeConfigError, loadKubeConfig, type KubeConfig } from '../kube/client.ts';
+import { firstLine, type KubeConfig } from '../kube/client.ts';
 import { GitError } from '../git/exec.ts';
 
 const OUTPUTS = ['table', 'json', 'yaml'] as const;
@@ -90,13 +90,7 @@ export async function run(argv: string[]): Promise<number> {
   const settleUp = seconds(f, 'settle-up') ?? settle ?? DEFAULT_SETTLE_UP;
   const settleDown = seconds(f, 'settle-down') ?? settle ?? DEFAULT_SETTLE_DOWN;
 
-  let kc: KubeConfig;
-  try {
-    kc = loadKubeConfig({ file: str(f, 'kubeconfig'), context: str(f, 'context') });
-  } catch (e) {
-    if (e instanceof KubeConfigError) throw new UsageError(e.message);
-    throw e;
-  }
+  const kc = kubeConfigFromFlags(f);
   const namespace = all ? undefined : (nsFlag ?? contextNamespace(kc));
 
   const { openRepoSource, readCluster, git } = await import('../diff/index.ts');
