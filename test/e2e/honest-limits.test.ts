@@ -92,8 +92,15 @@ function hpa(name: string, min: number): object {
 }
 
 /** `kubectl replace` of a manifest (PUT of the whole object), returning kubectl's stderr (the warnings). */
+// kubectl replace reads the live resourceVersion and PUTs with it; the deployment controller's status write
+// after a scale can land in between (409 Conflict). An operator reruns it; so does this helper, a few times.
 async function replace(manifest: object, extra: string[] = []): Promise<string> {
-  return (await c.kubectl(['replace', ...extra, '-f', '-'], { input: toYaml(manifest) })).stderr;
+  for (let attempt = 1; ; attempt++) {
+    const r = await c.kubectl(['replace', ...extra, '-f', '-'], { input: toYaml(manifest), allowFail: true });
+    if (r.code === 0) return r.stderr;
+    if (attempt >= 5 || !/\(Conflict\)/.test(r.stderr)) throw new Error(`kubectl replace exited ${r.code}: ${r.stderr.trim()}`);
+    await new Promise((done) => setTimeout(done, 200));
+  }
 }
 
 describe('Helm 3: a chart that stops rendering replicas (the helm create scaffold with autoscaling.enabled)', () => {
