@@ -3,6 +3,7 @@
 // is not (or cannot be located), 2 for usage errors and for trouble reaching the repo or the cluster
 // (like diff(1) and `kubectl diff`, so that CI never mistakes a broken run for drift).
 import { GitError } from '../git/exec.ts';
+import type { RepoSourceOptions } from '../diff/index.ts';
 import { firstLine, KubeConfigError, loadKubeConfig, type KubeConfig } from '../kube/client.ts';
 import { PolicyError, policyFromFlags, type PolicyDefaults } from '../latch/index.ts';
 import { bool, helpText, int, list, MAX_BOUND, parseFlags, requireStr, str, UsageError, type FlagSpec, type FlagValues } from './flags.ts';
@@ -64,14 +65,9 @@ export async function run(argv: string[]): Promise<number> {
   const { openRepoSource, readCluster, diffRows, renderTable, toJson, exitCodeFor } = await import('../diff/index.ts');
   let source;
   try {
-    source = await openRepoSource({
-      repo,
-      branch: str(f, 'branch'),
-      paths: list(f, 'path'),
-      auth: { sshKey: str(f, 'ssh-key'), knownHosts: str(f, 'known-hosts'), tokenFile: str(f, 'token-file') },
-    });
+    source = await openRepoSource(repoSourceFromFlags(f, repo));
   } catch (e) {
-    return trouble(e instanceof GitError ? e.message : `--repo ${repo}: ${oneLine(e)}`);
+    return trouble(repoError(e, repo));
   }
   try {
     let view;
@@ -100,6 +96,21 @@ export function kubeConfigFromFlags(f: FlagValues): KubeConfig {
     if (e instanceof KubeConfigError) throw new UsageError(e.message);
     throw e;
   }
+}
+
+/** Where git is read from: --repo, --branch, --path and the auth flags (shared with `kube-latch status`). */
+export function repoSourceFromFlags(f: FlagValues, repo: string): RepoSourceOptions {
+  return {
+    repo,
+    branch: str(f, 'branch'),
+    paths: list(f, 'path'),
+    auth: { sshKey: str(f, 'ssh-key'), knownHosts: str(f, 'known-hosts'), tokenFile: str(f, 'token-file') },
+  };
+}
+
+/** One line for a repository that could not be opened. */
+export function repoError(e: unknown, repo: string): string {
+  return e instanceof GitError ? e.message : `--repo ${repo}: ${oneLine(e)}`;
 }
 
 /** The default policy flags (shared with `kube-latch status`); a bad one is a usage error. */

@@ -4,10 +4,9 @@
 // and when the watcher last latched each workload. Exit codes are diff's: 0 all in band, 1 otherwise, 2
 // for a usage error or a repo or cluster that cannot be read.
 import { DEFAULT_SETTLE_DOWN, DEFAULT_SETTLE_UP } from '../latch/index.ts';
-import { diffFlags, kubeConfigFromFlags, parseDefaults } from './diff.ts';
+import { diffFlags, kubeConfigFromFlags, parseDefaults, repoError, repoSourceFromFlags } from './diff.ts';
 import { bool, helpText, list, parseFlags, requireStr, seconds, str, UsageError, type FlagSpec } from './flags.ts';
 import { firstLine, type KubeConfig } from '../kube/client.ts';
-import { GitError } from '../git/exec.ts';
 
 const OUTPUTS = ['table', 'json', 'yaml'] as const;
 
@@ -101,15 +100,9 @@ export async function run(argv: string[]): Promise<number> {
 
   let source;
   try {
-    source = await openRepoSource({
-      repo,
-      branch: str(f, 'branch'),
-      paths: list(f, 'path'),
-      depth: HISTORY_DEPTH,
-      auth: { sshKey: str(f, 'ssh-key'), knownHosts: str(f, 'known-hosts'), tokenFile: str(f, 'token-file') },
-    });
+    source = await openRepoSource({ ...repoSourceFromFlags(f, repo), depth: HISTORY_DEPTH });
   } catch (e) {
-    return trouble(e instanceof GitError ? e.message : `--repo ${repo}: ${firstLine(e)}`);
+    return trouble(repoError(e, repo));
   }
   try {
     const replicasSince = new Map<string, number>();

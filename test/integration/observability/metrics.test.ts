@@ -15,6 +15,7 @@ import { postJson } from '../../helpers/tls.ts';
 import { update } from '../../helpers/reviews.ts';
 import { find, render } from '../../unit/chart/helm.ts';
 import { metricNames, parseExposition, type Family } from '../../unit/chart/promql.ts';
+import { cleanEnv } from '../../helpers/child.ts';
 
 const dashboard = JSON.parse(readFileSync(fileURLToPath(new URL('../../../charts/kube-latch/dashboards/kube-latch.json', import.meta.url)), 'utf8'));
 
@@ -28,11 +29,6 @@ let webhook: WebhookChild;
 let watcher: WatcherChild;
 let families: Map<string, Family>;
 
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('KUBE_LATCH_') && k !== 'KUBERNETES_SERVICE_HOST' && k !== 'POD_NAMESPACE') env[k] = v;
-  return env;
-}
 
 /** A family's sample names: a histogram exports NAME_bucket, NAME_sum and NAME_count. */
 function sampleNames(fams: Map<string, Family>): Set<string> {
@@ -50,7 +46,7 @@ describe('dashboard and alerts name only exported metrics (live /metrics of the 
     // A remote that is not there yet: the watcher serves /metrics while it retries (its metrics exist from the start).
     const kubeconfig = join(dir, 'kubeconfig');
     writeFileSync(kubeconfig, 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n');
-    watcher = await startWatcherChild(['--repo', `file://${join(dir, 'absent.git')}`, '--kubeconfig', kubeconfig], { env: cleanEnv() });
+    watcher = await startWatcherChild(['--repo', `file://${join(dir, 'absent.git')}`, '--kubeconfig', kubeconfig], { env: cleanEnv({}, ['KUBERNETES_SERVICE_HOST', 'POD_NAMESPACE']) });
     // One kept-replicas answer, so that the warning and decision families have a sample.
     // git still declares the recorded 20 while live is 17: rule 3 (unchanged) keeps 17 and warns.
     const r = await postJson(Number(new URL(webhook.url).port), webhook.caPem, update(20, 17, 20));

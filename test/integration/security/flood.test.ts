@@ -6,12 +6,12 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import fjp from 'fast-json-patch';
 import { sample, silentTcp, silentTls, stalledBody, type HostileConnection } from '../../helpers/hostile.ts';
 import { freePort, kubeletWrite, makePki, postJson, tempDir, until, type TestPki } from '../../helpers/tls.ts';
+import { cleanEnv, getHttp } from '../../helpers/child.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url));
@@ -24,23 +24,7 @@ const STALLED_BODIES = 30;
 const SILENT_TLS = 10;
 const SILENT_TCP = 5;
 
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('KUBE_LATCH_')) env[k] = v;
-  return env;
-}
 
-function getHttp(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 describe('kube-latch webhook under a flood of hostile connections (child process)', { timeout: 120_000 }, () => {
   let pki: TestPki;

@@ -4,11 +4,11 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { connect, createServer as createTlsServer, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { freePort, httpsRequest, kubeletWrite, makePki, postJson, tempDir, until, type TestPki } from '../../helpers/tls.ts';
+import { cleanEnv, getHttp } from '../../helpers/child.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url));
@@ -19,23 +19,7 @@ const fixtures = readdirSync(FIXTURES)
 /** A bearer token as an apiserver configured with webhook credentials would send; it must never be logged. */
 const TOKEN = 'kl-sec-token-7d1f0c9e2b4a41f3a8e6c5b0d9f2e1a7';
 
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('KUBE_LATCH_')) env[k] = v;
-  return env;
-}
 
-function getHttp(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 /** Resident set size of a process in bytes. */
 function rss(pid: number): number {

@@ -2,13 +2,13 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import fjp from 'fast-json-patch';
 import { createCA } from '../../../src/certs/authority.ts';
 import { freePort, httpsRequest, kubeletWrite, loopbackLeaf, makePki, postJson, presentedSerial, tempDir, until, type TestPki } from '../../helpers/tls.ts';
+import { cleanEnv, getHttp } from '../../helpers/child.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..', '..');
@@ -16,24 +16,7 @@ const main = join(root, 'src', 'cli', 'main.ts');
 const fixture = readFileSync(join(here, 'deployment-ssa-update.json'), 'utf8');
 
 /** The environment without any KUBE_LATCH_* the developer may have set. */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('KUBE_LATCH_')) env[k] = v;
-  return { ...env, ...extra };
-}
 
-function getHttp(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 describe('kube-latch webhook (child process, real HTTPS)', { timeout: 60_000 }, () => {
   let pki: TestPki;
