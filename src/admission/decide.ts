@@ -2,7 +2,9 @@
 // The server is only transport; everything here is deterministic, side-effect free and idempotent.
 import {
   ANNOTATIONS,
+  BOUND_MAX_DIGITS,
   ENABLED_LABEL,
+  WATCHER_FIELD_MANAGER,
   band,
   clamp,
   formatBand,
@@ -13,7 +15,7 @@ import {
   type Policy,
   type PolicyDefaults,
 } from '../latch/index.ts';
-import { rolloutWarning } from '../rollout/warning.ts';
+import { failedRecordFor, rolloutWarning } from '../rollout/warning.ts';
 import { defaultedOneWarning } from './defaulted-one.ts';
 import { encodePatch, setAnnotations, setReplicas, type PatchOp } from './patch.ts';
 import type { AdmissionRequest, AdmissionResponse, AdmissionReview, AdmissionReviewResponse, KubeObject, ManagedFieldsEntry } from './review.ts';
@@ -72,8 +74,11 @@ interface Outcome {
   record?: number;
   /** the declared value whose band the warning names: d, or the remembered one when there is no d */
   ref?: number;
-  /** the watcher's latch marker: kept (never removed, restored when the request dropped it), or removed */
-  latched: 'keep' | 'remove';
+  /**
+   * the watcher's latch marker: kept as oldObject holds it (whatever the request carries), removed, or,
+   * for the watcher's own write only, left as the request sets it
+   */
+  latched: 'keep' | 'remove' | 'as-sent';
   /** oldObject's latch marker */
   lat?: string;
   /** the declaration came from (c), a write that is not an apply */
@@ -87,8 +92,10 @@ function isWorkload(req: AdmissionRequest, cfg: DecideConfig): boolean {
   return DEFAULT_WORKLOADS.includes(key) || (cfg.extraWorkloads?.includes(key) ?? false);
 }
 
+/** A count annotation: at most BOUND_MAX_DIGITS digits, like the bounds (a longer one is no memory). */
+const COUNT_ANNOTATION = new RegExp(`^\\d{1,${BOUND_MAX_DIGITS}}$`);
 function parseIntAnnotation(s: string | undefined): number | undefined {
-  if (s === undefined || !/^\d{1,15}$/.test(s.trim())) return undefined;
+  if (s === undefined || !COUNT_ANNOTATION.test(s.trim())) return undefined;
   return Number(s.trim());
 }
 
@@ -151,58 +158,74 @@ export function declaration(req: AdmissionRequest, obj: KubeObject, old: KubeObj
   return sent !== replicasOf(old) ? { kind: 'declares', d: sent, otherWrite: true } : { kind: 'silent' };
 }
 
+/** The largest replica count the API allows (int32): no target goes above it, and a band edge above it is shown as unbounded. */
+const MAX_REPLICAS = 2_147_483_647;
+
+/**
+ * clamp() capped at int32: a ten-digit bound is valid policy (DESIGN §3), but a patch of 9999999999 does
+ * not decode in the apiserver and would fail the user's request even under failurePolicy Ignore.
+ */
+const bounded = (p: Policy, x: number): number => Math.min(MAX_REPLICAS, clamp(p, x));
+
 /** The rules of §3 for a valid policy. */
 function latchRules(req: AdmissionRequest, obj: KubeObject, p: Policy): Outcome {
   const sent = replicasOf(obj);
-  if (req.operation === 'CREATE') return { rule: 'create', sent, d: sent, raw: sent, target: clamp(p, sent), record: sent, ref: sent, latched: 'keep' };
+  // Only the watcher's marker patch may set or remove the marker; on CREATE there is no old marker to keep.
+  const byWatcher = fieldManagerOf(req) === WATCHER_FIELD_MANAGER;
+  if (req.operation === 'CREATE') return { rule: 'create', sent, d: sent, raw: sent, target: bounded(p, sent), record: sent, ref: sent, latched: byWatcher ? 'as-sent' : 'keep' };
   const old = req.oldObject ?? {};
   const v = replicasOf(old);
   const rec = parseIntAnnotation(old.metadata?.annotations?.[ANNOTATIONS.declared]);
   const lat = old.metadata?.annotations?.[ANNOTATIONS.latched];
   const kept = { sent, v, record: rec, ref: rec, latched: 'keep' as const, lat };
+  // The watcher's own write is silent in every respect but the marker.
+  if (byWatcher) return { ...kept, rule: 'silent', raw: sent, target: sent, latched: 'as-sent' };
   const what = declaration(req, obj, old);
-  if (what.kind === 'undeclared') return { ...kept, rule: 'undeclared', raw: v, target: clamp(p, v) };
+  if (what.kind === 'undeclared') return { ...kept, rule: 'undeclared', raw: v, target: bounded(p, v) };
   if (what.kind === 'silent') return { ...kept, rule: 'silent', raw: sent, target: sent };
   const d = what.d;
   // Git has moved (onto the watcher's latch or past it) exactly when d differs from the memory.
   const moved = { sent, d, v, record: d, ref: d, latched: d === rec ? ('keep' as const) : ('remove' as const), lat, ...(what.otherWrite ? { otherWrite: true as const } : {}) };
-  if (d === rec || d === parseIntAnnotation(lat)) return { ...moved, rule: 'unchanged', raw: v, target: clamp(p, v) };
-  if (inBand(v, band(d, p.tolerance))) return { ...moved, rule: 'in-band', raw: v, target: clamp(p, v) };
-  return { ...moved, rule: 'out-of-band', raw: d, target: clamp(p, d) };
+  if (d === rec || d === parseIntAnnotation(lat)) return { ...moved, rule: 'unchanged', raw: v, target: bounded(p, v) };
+  if (inBand(v, band(d, p.tolerance))) return { ...moved, rule: 'in-band', raw: v, target: bounded(p, v) };
+  return { ...moved, rule: 'out-of-band', raw: d, target: bounded(p, d) };
 }
 
 function patchFor(obj: KubeObject, o: Outcome): PatchOp[] {
   const ops: PatchOp[] = [];
-  if (o.target !== obj.spec?.replicas) ops.push(setReplicas(obj, o.target));
+  // A silent write says nothing about replicas: not even the defaulted 1 of an absent field is added.
+  if (o.rule !== 'silent' && o.target !== obj.spec?.replicas) ops.push(setReplicas(obj, o.target));
   const want: Array<[string, string | null]> = [];
   if (o.record !== undefined) want.push([ANNOTATIONS.declared, String(o.record)]);
-  const has = obj.metadata?.annotations?.[ANNOTATIONS.latched] !== undefined;
-  // Kept: what the request carries stays (the watcher writes it so); an apply that dropped it gets it back.
+  // Kept means oldObject's value: a stale or made-up marker in the request is put back (or dropped).
   if (o.latched === 'remove') want.push([ANNOTATIONS.latched, null]);
-  else if (!has && o.lat !== undefined) want.push([ANNOTATIONS.latched, o.lat]);
+  else if (o.latched === 'keep') want.push([ANNOTATIONS.latched, o.lat ?? null]);
   ops.push(...setAnnotations(obj, want));
   return ops;
 }
 
 const WARNING_LIMIT = 120;
-/** The largest replica count the API allows (int32): a band edge above it is shown as unbounded. */
-const MAX_REPLICAS = 2_147_483_647;
 
 const shownBand = (b: Band): string => (b.hi > MAX_REPLICAS ? `${b.lo}-inf` : formatBand(b));
 
-/** One warning whenever target ≠ sent, and in rules 2–3 when the live value kept lies outside band(rec). */
-function warningFor(o: Outcome, p: Policy): string | undefined {
+/**
+ * The one warning of a decision whose target ≠ sent (none when target = sent, DESIGN §3). Rule 3 adds
+ * the latch point due when it keeps a live value outside band(d); a CREATE of a template that git records
+ * as failed adds that too. Every part is at most ten digits, so the shortest form is < 120 characters.
+ */
+function warningFor(o: Outcome, p: Policy, failedTemplate: { revision: number } | undefined): string | undefined {
+  if (o.target === o.sent) return undefined;
   const head = `kube-latch: ${o.target === o.v ? 'kept' : 'set'} replicas ${o.target}`;
-  if (o.rule === 'undeclared') return o.target === o.sent ? undefined : `${head} (replicas undeclared; apiserver default ${o.sent} ignored)`;
-  const live = o.rule === 'silent' ? o.sent : o.rule === 'unchanged' ? o.v : undefined;
-  if (o.ref === undefined) return undefined; // silent with no memory: nothing kept, nothing to say
-  const b = band(o.ref, p.tolerance);
-  const due = live !== undefined && !inBand(live, b) ? `; new latch point ${latch(p, live)} due` : '';
-  if (o.target === o.sent && due === '') return undefined;
-  const what = `declared ${o.ref}, band ${shownBand(b)}`;
-  const full = o.target !== o.raw ? `${head} (${what}, bounds ${p.min}-${p.max === Infinity ? 'inf' : p.max})${due}` : `${head} (${what})${due}`;
-  // Only ten-digit counts reach the limit; the bounds are then the part to drop.
-  return full.length < WARNING_LIMIT ? full : `${head} (${what})${due}`;
+  if (o.rule === 'undeclared') return `${head} (replicas undeclared; apiserver default ${o.sent} ignored)`;
+  const ref = o.ref ?? o.sent;
+  const b = band(ref, p.tolerance);
+  const due = o.rule === 'unchanged' && o.v !== undefined && !inBand(o.v, b) ? `; new latch point ${Math.min(MAX_REPLICAS, latch(p, o.v))} due` : '';
+  const what = `declared ${ref}, band ${shownBand(b)}`;
+  const bounds = o.target !== o.raw ? `, bounds ${p.min}-${p.max === Infinity ? 'inf' : p.max}` : '';
+  const failed = failedTemplate ? [`; git records this template failed its rollout (revision ${failedTemplate.revision})`, '; template failed its rollout'] : [''];
+  // Longest first; the bounds, then the revision, are the parts to drop at the API's limits.
+  const forms = failed.flatMap((f) => [`${head} (${what}${bounds})${due}${f}`, `${head} (${what})${due}${f}`]);
+  return forms.find((w) => w.length < WARNING_LIMIT) ?? forms[forms.length - 1];
 }
 
 function respond(uid: string, extra: Omit<AdmissionResponse, 'uid' | 'allowed'> = {}): AdmissionReviewResponse {
@@ -242,19 +265,24 @@ export function decide(review: AdmissionReview, cfg: DecideConfig = {}): Decisio
 
   const o = latchRules(req, obj, pol.policy);
   const ops = patchFor(obj, o);
-  // On a rebuild from git, a template that git records as failed is worth an immediate warning.
-  const rollout = req.operation === 'CREATE' ? rolloutWarning(obj) : undefined;
-  // A non-apply write of 1 may be a dropped field the apiserver defaulted (docs/helm.md): say so.
-  const dropped =
-    o.rule === 'out-of-band' && o.otherWrite && o.v !== undefined
-      ? defaultedOneWarning({ declaredBy: 'other-write', declared: o.sent, live: o.v, remembered: parseIntAnnotation(req.oldObject?.metadata?.annotations?.[ANNOTATIONS.declared]), target: o.target, tolerance: pol.policy.tolerance })
-      : undefined;
-  const warnings = [warningFor(o, pol.policy), dropped, rollout].filter((w): w is string => w !== undefined);
+  // On a rebuild from git, a template that git records as failed is worth an immediate warning: folded
+  // into the decision's one warning, or alone when replicas are as sent (it is about the template).
+  const failedTemplate = req.operation === 'CREATE' ? failedRecordFor(obj) : undefined;
+  const replicasWarning = warningFor(o, pol.policy, failedTemplate);
+  const rollout = replicasWarning === undefined && failedTemplate ? rolloutWarning(obj) : undefined;
+  const warnings = [replicasWarning ?? rollout].filter((w): w is string => w !== undefined);
   const audit: Record<string, string> = { decision: o.rule };
   if (o.d !== undefined) audit['declared'] = String(o.d);
   else audit['sent'] = String(o.sent);
   if (o.v !== undefined) audit['live'] = String(o.v);
   audit['target'] = String(o.target);
+  // A non-apply write of 1 may be a dropped field the apiserver defaulted (docs/helm.md). Target = sent,
+  // so no warning (DESIGN §3); the audit log names the case.
+  const dropped =
+    o.rule === 'out-of-band' && o.otherWrite && o.v !== undefined
+      ? defaultedOneWarning({ declaredBy: 'other-write', declared: o.sent, live: o.v, remembered: parseIntAnnotation(req.oldObject?.metadata?.annotations?.[ANNOTATIONS.declared]), target: o.target, tolerance: pol.policy.tolerance })
+      : undefined;
+  if (dropped !== undefined) audit['note'] = dropped;
   const extra: Omit<AdmissionResponse, 'uid' | 'allowed'> = { auditAnnotations: audit };
   if (ops.length > 0) {
     extra.patchType = 'JSONPatch';

@@ -248,12 +248,19 @@ function sendError(res: ServerResponse, metrics: WebhookMetrics | undefined, cod
   res.end(body);
 }
 
-/** The express app: POST /mutate, 405 for other methods there, 404 elsewhere, one-line JSON errors. */
-export function createWebhookApp(defaults: DecideConfig, opts: HandlerOptions & { metrics: WebhookMetrics; log: Logger }): Express {
+/**
+ * The express app: POST /mutate, 405 for other methods there, 404 elsewhere, one-line JSON errors.
+ * Routing is exact (case-sensitive, no trailing slash): `/Mutate` and `/mutate/` are 404, so no path
+ * reaches a handler but the one. `mutate` is the server's one handler (and so its one body budget and
+ * gauge); without it the app makes its own.
+ */
+export function createWebhookApp(defaults: DecideConfig, opts: HandlerOptions & { metrics: WebhookMetrics; log: Logger; mutate?: NodeHandler }): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.post(MUTATE_PATH, createMutateHandler(defaults, opts));
+  app.set('case sensitive routing', true);
+  app.set('strict routing', true);
+  app.post(MUTATE_PATH, opts.mutate ?? createMutateHandler(defaults, opts));
   app.all(MUTATE_PATH, (req, res) => {
     req.resume();
     sendError(res, opts.metrics, 405, `method ${req.method} not allowed on ${MUTATE_PATH}; use POST`, { allow: 'POST' });
@@ -308,12 +315,12 @@ export async function startWebhook(opts: WebhookOptions): Promise<WebhookHandle>
   const metrics = createWebhookMetrics({ defaultMetrics: opts.defaultMetrics ?? true, tls: opts.tls });
   const limits: ServerLimits = { ...DEFAULT_LIMITS, ...opts.limits };
   const budget = createBodyBudget(limits.maxBufferedBytes);
-  const app = createWebhookApp(opts.defaults ?? {}, { log, metrics });
+  // One handler, one budget, one writer of the buffered-bytes gauge, whichever way a request arrives.
   const mutate = createMutateHandler(opts.defaults ?? {}, { log, metrics, budget });
+  const app = createWebhookApp(opts.defaults ?? {}, { log, metrics, mutate });
   // The apiserver's POST /mutate (it appends ?timeout=5s) skips express: its router, per-request
   // prototype swap and lazy query parsing cost about as much as the decision itself. Every other
-  // request, including the case and trailing-slash variants that express also routes to /mutate,
-  // goes through the app as before.
+  // request goes through the app, whose exact routing answers anything but /mutate with 404 or 405.
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
     if (req.method !== 'POST' || !isMutateUrl(req.url)) return void app(req, res);
     try {

@@ -5,6 +5,8 @@ export { band, inBand, formatBand, type Band } from './band.ts';
 export {
   ANNOTATIONS,
   ENABLED_LABEL,
+  WATCHER_FIELD_MANAGER,
+  BOUND_MAX_DIGITS,
   DEFAULT_TOLERANCE,
   clamp,
   latch,

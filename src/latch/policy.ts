@@ -16,6 +16,8 @@ export const ANNOTATIONS = {
 } as const;
 
 export const ENABLED_LABEL = 'kube-latch.io/enabled';
+/** The field manager of the watcher's marker patch: the one writer that may set or remove `latched` (DESIGN §3). */
+export const WATCHER_FIELD_MANAGER = 'kube-latch-watcher';
 export const DEFAULT_TOLERANCE = '2';
 const VALIDITY_LIMIT = 1_000_000;
 

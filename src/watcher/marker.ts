@@ -2,12 +2,12 @@
 // A JSON merge patch of that annotation alone, under the watcher's own field manager, so that it never
 // takes ownership of spec or of any field an applier manages.
 import { KubernetesObjectApi, PatchStrategy, type KubeConfig } from '@kubernetes/client-node';
-import { ANNOTATIONS } from '../latch/index.ts';
+import { ANNOTATIONS, WATCHER_FIELD_MANAGER } from '../latch/index.ts';
 import { firstLine } from '../kube/client.ts';
 import type { Logger } from '../log.ts';
 import type { EventTarget, LatchMarker } from './types.ts';
 
-export const WATCHER_FIELD_MANAGER = 'kube-latch-watcher';
+export { WATCHER_FIELD_MANAGER };
 
 /** The merge patch that marks latch point L: one annotation, nothing else. */
 export function latchedPatch(target: EventTarget, latchPoint: number): Record<string, unknown> {

@@ -55,11 +55,11 @@ function tls(port: number, ca: string): Promise<TLSSocket> {
  * POST /mutate announcing `announce` bytes of JSON and sending only `send` of them (spaces, valid JSON
  * whitespace so far), then nothing more.
  */
-export async function stalledBody(port: number, ca: string, announce: number, send: number): Promise<HostileConnection> {
+export async function stalledBody(port: number, ca: string, announce: number, send: number, path = '/mutate?timeout=5s'): Promise<HostileConnection> {
   const socket = await tls(port, ca);
   const c = track(socket);
   if (!socket.destroyed) {
-    socket.write(`POST /mutate?timeout=5s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${announce}\r\n\r\n`);
+    socket.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${announce}\r\n\r\n`);
     socket.write(Buffer.alloc(send, 0x20));
   }
   return c;

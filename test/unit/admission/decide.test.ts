@@ -185,8 +185,9 @@ const cases: Array<{ name: string; review: AdmissionReview; cfg?: DecideConfig; 
   {
     name: '(a) without options.fieldManager: falls to (c)',
     review: ssa({ sent: 1, v: 17, rec: 20, owns: false, fieldManager: null }),
-    // a non-apply write of 1 over a live 17: the applied 1 may be a dropped field's default (defaulted-one.ts)
-    expect: { rule: 'out-of-band', ops: [{ op: 'replace', path: DECLARED, value: '1' }], warning: /^kube-latch: replicas 17 → 1 may be the default of a dropped replicas field/ },
+    // a non-apply write of 1 over a live 17: the applied 1 may be a dropped field's default (defaulted-one.ts);
+    // target = sent, so no warning (DESIGN §3): the audit log names the case
+    expect: { rule: 'out-of-band', ops: [{ op: 'replace', path: DECLARED, value: '1' }], warning: null, audit: { decision: 'out-of-band', declared: '1', live: '17', target: '1', note: 'kube-latch: replicas 17 → 1 may be the default of a dropped replicas field; kube-latch.io/min-replicas guards' } },
   },
   // --- (b) client-side apply, read from last-applied
   {
@@ -207,12 +208,12 @@ const cases: Array<{ name: string; review: AdmissionReview; cfg?: DecideConfig; 
   {
     name: '(b) a write that carries an older last-applied (kubectl label) falls to (c): silent',
     review: csa({ sent: 45, la: 20, v: 45, oldLa: 20, rec: 20 }),
-    expect: { rule: 'silent', ops: [], warning: /^kube-latch: kept replicas 45 \(declared 20, band 10-40\); new latch point 50 due$/ },
+    expect: { rule: 'silent', ops: [], warning: null },
   },
   {
     name: '(b) an unparsable last-applied falls to (c): a change declares',
     review: csa({ sent: 1, la: '{not json', v: 17, oldLa: 20 }),
-    expect: { rule: 'out-of-band', ops: [{ op: 'add', path: DECLARED, value: '1' }], warning: /^kube-latch: replicas 17 → 1 may be the default/ },
+    expect: { rule: 'out-of-band', ops: [{ op: 'add', path: DECLARED, value: '1' }], warning: null, audit: { decision: 'out-of-band', declared: '1', live: '17', target: '1', note: 'kube-latch: replicas 17 → 1 may be the default of a dropped replicas field; kube-latch.io/min-replicas guards' } },
   },
   {
     name: '(b) no replicas in either last-applied falls to (c): sent = v is silent',
@@ -241,9 +242,9 @@ const cases: Array<{ name: string; review: AdmissionReview; cfg?: DecideConfig; 
     expect: { rule: 'silent', ops: [], warning: null, audit: { decision: 'silent', sent: '17', live: '17', target: '17' } },
   },
   {
-    name: '(c) silent outside band(rec): the live value stays and a new latch point is due',
+    name: '(c) silent outside band(rec): target = sent, so no warning (the latch point due is rule 3\'s to say)',
     review: update(45, 45, 20),
-    expect: { rule: 'silent', ops: [], warning: /^kube-latch: kept replicas 45 \(declared 20, band 10-40\); new latch point 50 due$/ },
+    expect: { rule: 'silent', ops: [], warning: null },
   },
   {
     name: '(c) silent without any memory: nothing to say',
@@ -253,7 +254,7 @@ const cases: Array<{ name: string; review: AdmissionReview; cfg?: DecideConfig; 
   {
     name: '(c) a PUT that dropped every annotation gets the memory and the marker back as one new map',
     review: review({ operation: 'UPDATE', object: workload({ replicas: 50 }), oldObject: workload({ replicas: 50, annotations: { [DECLARED_KEY]: '20', [LATCHED_KEY]: '50' } }) }),
-    expect: { rule: 'silent', ops: [{ op: 'add', path: '/metadata/annotations', value: { [DECLARED_KEY]: '20', [LATCHED_KEY]: '50' } }], warning: /kept replicas 50 \(declared 20, band 10-40\); new latch point 50 due/ },
+    expect: { rule: 'silent', ops: [{ op: 'add', path: '/metadata/annotations', value: { [DECLARED_KEY]: '20', [LATCHED_KEY]: '50' } }], warning: null },
   },
   // --- rule 3: unchanged (d = rec, or d = lat)
   {
@@ -297,9 +298,69 @@ const cases: Array<{ name: string; review: AdmissionReview; cfg?: DecideConfig; 
     expect: { rule: 'undeclared', ops: [{ op: 'replace', path: '/spec/replicas', value: 50 }, { op: 'add', path: LATCHED, value: '50' }], warning: /replicas undeclared/ },
   },
   {
-    name: 'silent keeps a marker the request carries: the watcher writing it is left alone',
+    name: 'the watcher\'s own write (manager kube-latch-watcher) sets the marker as it asks, silently',
     review: review({ operation: 'UPDATE', fieldManager: 'kube-latch-watcher', object: workload({ replicas: 50, annotations: { [DECLARED_KEY]: '20', [LATCHED_KEY]: '50' } }), oldObject: workload({ replicas: 50, annotations: { [DECLARED_KEY]: '20' } }) }),
-    expect: { rule: 'silent', ops: [], warning: /new latch point 50 due/ },
+    expect: { rule: 'silent', ops: [], warning: null },
+  },
+  {
+    name: 'the watcher\'s own write removes the marker as it asks',
+    review: review({ operation: 'UPDATE', fieldManager: 'kube-latch-watcher', object: workload({ replicas: 50, annotations: { [DECLARED_KEY]: '20' } }), oldObject: workload({ replicas: 50, annotations: { [DECLARED_KEY]: '20', [LATCHED_KEY]: '50' } }) }),
+    expect: { rule: 'silent', ops: [], warning: null },
+  },
+  {
+    name: 'the watcher\'s manager is silent even where (c) would read a declaration',
+    review: review({ operation: 'UPDATE', fieldManager: 'kube-latch-watcher', object: workload({ replicas: 7, annotations: { [DECLARED_KEY]: '20', [LATCHED_KEY]: '50' } }), oldObject: workload({ replicas: 50, annotations: { [DECLARED_KEY]: '20' } }) }),
+    expect: { rule: 'silent', ops: [], warning: null, audit: { decision: 'silent', sent: '7', live: '50', target: '7' } },
+  },
+  // --- who may set the marker (DESIGN §3): only the watcher; lat kept means oldObject's value
+  {
+    name: 'a kubectl replace carrying a stale marker 7 gets the old marker 50 back (rule silent)',
+    review: review({ operation: 'UPDATE', fieldManager: 'kubectl-replace', object: workload({ replicas: 10, annotations: { [DECLARED_KEY]: '50', [LATCHED_KEY]: '7' } }), oldObject: workload({ replicas: 10, annotations: { [DECLARED_KEY]: '50', [LATCHED_KEY]: '50' } }) }),
+    expect: { rule: 'silent', ops: [{ op: 'replace', path: LATCHED, value: '50' }], warning: null },
+  },
+  {
+    name: 'an apply of exported YAML with a made-up marker loses it when the old object had none (rule unchanged)',
+    review: ssa({ sent: 50, v: 10, rec: 50, owns: true, others: [] }),
+    expect: { rule: 'unchanged', ops: [{ op: 'replace', path: '/spec/replicas', value: 10 }], warning: /kept replicas 10 \(declared 50, band 25-100\); new latch point 10 due/ },
+  },
+  {
+    name: 'a made-up marker on an SSA apply is removed: lat kept is the old object\'s (none)',
+    review: review({ operation: 'UPDATE', fieldManager: 'kustomize-controller', object: workload({ replicas: 50, annotations: { [DECLARED_KEY]: '50', [LATCHED_KEY]: '7' }, managedFields: [managed('kustomize-controller', true)] }), oldObject: workload({ replicas: 10, annotations: { [DECLARED_KEY]: '50' } }) }),
+    expect: { rule: 'unchanged', ops: [{ op: 'replace', path: '/spec/replicas', value: 10 }, { op: 'remove', path: LATCHED }], warning: /kept replicas 10 \(declared 50, band 25-100\); new latch point 10 due/ },
+  },
+  {
+    name: 'a CREATE carrying a marker loses it: there is no old marker to keep',
+    review: review({ operation: 'CREATE', object: workload({ replicas: 20, annotations: { [LATCHED_KEY]: '7' } }) }),
+    expect: { rule: 'create', ops: [{ op: 'add', path: DECLARED, value: '20' }, { op: 'remove', path: LATCHED }], warning: null },
+  },
+  // --- a silent write never patches /spec/replicas (an Argo Rollout may have none)
+  {
+    name: 'kubectl label on a Rollout without spec.replicas: no /spec/replicas add, no warning',
+    review: review({ operation: 'UPDATE', object: workload({ kind: 'Rollout', annotations: { [DECLARED_KEY]: '20' } }), oldObject: workload({ kind: 'Rollout', annotations: { [DECLARED_KEY]: '20' } }) }),
+    expect: { rule: 'silent', ops: [], warning: null },
+  },
+  {
+    name: 'kubectl label far outside the band: target = sent, no warning (DESIGN §3)',
+    review: update(480, 480, 4000),
+    expect: { rule: 'silent', ops: [], warning: null },
+  },
+  // --- bounds above int32 are capped at the API's limit
+  {
+    name: 'min-replicas 9999999999 (valid: ten digits) patches int32\'s 2147483647, not a value the apiserver cannot decode',
+    review: review({ operation: 'UPDATE', object: workload({ replicas: 20, annotations: { [DECLARED_KEY]: '20', 'kube-latch.io/min-replicas': '9999999999' } }), oldObject: workload({ replicas: 20, annotations: { [DECLARED_KEY]: '20' } }) }),
+    expect: { rule: 'silent', ops: [], warning: null },
+  },
+  {
+    name: 'min-replicas 9999999999 on an apply: target 2147483647',
+    review: ssa({ sent: 20, v: 20, rec: 10, owns: true }),
+    cfg: { min: 9_999_999_999 } as DecideConfig,
+    expect: { rule: 'in-band', ops: [{ op: 'replace', path: '/spec/replicas', value: 2_147_483_647 }, { op: 'replace', path: DECLARED, value: '20' }], warning: /^kube-latch: set replicas 2147483647 \(declared 20, band 10-40, bounds 9999999999-inf\)$/ },
+  },
+  // --- a remembered value longer than ten digits is no memory (like the bounds)
+  {
+    name: 'a 15-digit declared memory is ignored: the apply of 50 is judged without it',
+    review: ssa({ sent: 50, v: 2_147_483_647, rec: 999_999_999_999_999, owns: true }),
+    expect: { rule: 'out-of-band', ops: [{ op: 'replace', path: DECLARED, value: '50' }], warning: null },
   },
   // --- rules 4 and 5 remove the marker: git has moved past it
   {
@@ -394,7 +455,8 @@ for (const c of cases) {
     if (obj) {
       const out = jsonpatch.applyPatch(structuredClone(obj), decodePatch(r.patch) as jsonpatch.Operation[], true, false).newDocument as KubeObject;
       const target = r.auditAnnotations?.['target'];
-      if (target !== undefined) assert.equal(String(out.spec?.replicas), target);
+      // missing counts as 1: a silent write leaves an absent field absent
+      if (target !== undefined) assert.equal(String(out.spec?.replicas ?? 1), target);
     }
   });
 }
@@ -421,4 +483,35 @@ test('decide: a CREATE whose rollout annotation records that this template faile
   // Another template (a new image) is not the one that failed: no warning.
   const fixed = workload({ replicas: 20, annotations: { 'kube-latch.io/rollout': 'rev=8 images=web=registry.example/web:1.2.2 milestone=failed' } });
   assert.equal(decide(review({ operation: 'CREATE', object: fixed })).review.response.warnings, undefined);
+});
+
+test('decide: a clamped CREATE of a template that git records as failed gets exactly one warning that says both', () => {
+  const obj = workload({ replicas: 2, annotations: { 'kube-latch.io/min-replicas': '5', 'kube-latch.io/rollout': 'rev=8 images=web=registry.example/web:1.2.3 milestone=failed' } });
+  const d = decide(review({ operation: 'CREATE', object: obj }));
+  assert.equal(d.rule, 'create');
+  assert.equal(d.warnings, 1);
+  assert.deepEqual(d.review.response.warnings, ['kube-latch: set replicas 5 (declared 2, band 1-4); git records this template failed its rollout (revision 8)']);
+  // At the API's limits the parts are dropped, never the one warning.
+  const wide = workload({ replicas: 2_147_483_647, annotations: { 'kube-latch.io/max-replicas': '1000000000', 'kube-latch.io/ladder': 'exact', 'kube-latch.io/tolerance': '1.00001', 'kube-latch.io/rollout': 'rev=2147483647 images=web=registry.example/web:1.2.3 milestone=failed' } });
+  const w = decide(review({ operation: 'CREATE', object: wide })).review.response.warnings ?? [];
+  assert.equal(w.length, 1);
+  assert.ok(w[0]!.length < 120, `${w[0]!.length}: ${w[0]}`);
+  assert.match(w[0]!, /^kube-latch: set replicas 1000000000 \(declared 2147483647, band \d+-inf\); template failed its rollout$/);
+});
+
+test('decide: a 15-digit remembered value is no memory, so no warning reaches 120 characters', () => {
+  // the review's reproduction: a memory of 999999999999999 with live at int32's limit
+  const rv = review({
+    operation: 'UPDATE',
+    fieldManager: 'kustomize-controller',
+    object: workload({ replicas: 999_999_999_999_999, annotations: { 'kube-latch.io/declared': '999999999999999' }, managedFields: [managed('kustomize-controller', true)] }),
+    oldObject: workload({ replicas: 2_147_483_647, annotations: { 'kube-latch.io/declared': '999999999999999' } }),
+  });
+  const d = decide(rv);
+  assert.equal(d.rule, 'out-of-band', 'd = 999999999999999 is not the (ignored) memory');
+  assert.equal(d.review.response.auditAnnotations?.['target'], '2147483647', 'the target is capped at int32');
+  const w = d.review.response.warnings ?? [];
+  assert.equal(w.length, 1);
+  assert.ok(w[0]!.length < 120, `${w[0]!.length}: ${w[0]}`);
+  assert.doesNotMatch(w[0]!, /new latch point/, 'rule 3 needs a memory; a 15-digit one is none');
 });

@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { MAX_BODY_BYTES, startWebhook, type WebhookHandle } from '../../../src/admission/server.ts';
 import { staticTlsSource, type TlsMaterial, type TlsSource } from '../../../src/certs/source.ts';
+import { sample, stalledBody, type HostileConnection } from '../../helpers/hostile.ts';
 import { captureLogger, httpsRequest, loopbackLeaf, postJson, presentedSerial, sharedPki, until } from '../../helpers/tls.ts';
 
 const pki = sharedPki();
@@ -197,6 +198,11 @@ describe('routing', () => {
     ['POST', '/', 404],
     ['POST', '/validate', 404],
     ['POST', '/mutate/extra', 404],
+    // exact routing: no case or trailing-slash variant reaches a handler (and so a second body budget)
+    ['POST', '/Mutate', 404],
+    ['POST', '/MUTATE', 404],
+    ['POST', '/mutate/', 404],
+    ['POST', '/mutate/?timeout=5s', 404],
     ['GET', '/metrics', 404],
   ];
   for (const [method, path, status] of cases) {
@@ -477,5 +483,38 @@ describe('lifecycle', () => {
       startWebhook({ port: wh.port, metricsPort: 0, bindAddress: '127.0.0.1', tls: staticTlsSource(pki.leaf), log: captureLogger('silent').log, defaultMetrics: false }),
       /EADDRINUSE/,
     );
+  });
+});
+
+describe('one body budget for every path', () => {
+  // The review's reproduction: 10 stalled 1 MB bodies under a 4 MiB budget, on /mutate and on the
+  // variants that express would route to it by default.
+  const MB = 1_000_000;
+  let small: WebhookHandle;
+  const open: HostileConnection[] = [];
+  before(async () => {
+    small = await startWebhook({ port: 0, metricsPort: 0, bindAddress: '127.0.0.1', tls: staticTlsSource(pki.leaf), log: captureLogger('error').log, defaultMetrics: false, limits: { maxBufferedBytes: 4 * 1024 * 1024 } });
+  });
+  after(async () => {
+    for (const c of open) c.socket.destroy();
+    await small.close();
+  });
+
+  test('stalled bodies on /mutate share the 4 MiB budget; /Mutate and /mutate/ are answered 404 and buffer nothing', async () => {
+    const on = async (path: string) => {
+      const conns = await Promise.all(Array.from({ length: 10 }, () => stalledBody(small.port, pki.ca.cert, MB, 256 * 1024, path)));
+      open.push(...conns);
+      return conns;
+    };
+    const exact = await on('/mutate?timeout=5s');
+    await until(() => exact.filter((c) => c.status() === 503).length === 6, 'six 503s on /mutate');
+    for (const path of ['/Mutate', '/mutate/', '/Mutate?timeout=5s']) {
+      const variant = await on(path);
+      await until(() => variant.every((c) => c.status() === 404), `every body on ${path} answered 404`);
+    }
+    const m = await small.metrics.registry.metrics();
+    // one owner of the gauge: the four bodies still being read on /mutate, nothing else
+    assert.equal(sample(m, 'kube_latch_webhook_buffered_body_bytes'), 4 * MB);
+    assert.equal(sample(m, 'kube_latch_webhook_shed_total', 'reason="body-budget"'), 6);
   });
 });

@@ -114,10 +114,12 @@ const policyValue = fc.oneof(
 const ownershipValue: fc.Arbitrary<unknown> = fc.oneof(
   fc.constantFrom<unknown>('kustomize-controller', 'argocd-controller', 'kubectl-client-side-apply', 'kube-latch-watcher', 'helm', 'Apply', 'Update', 'scale', 'status', ''),
   fc.record({ manager: fc.constantFrom('kustomize-controller', 'argocd-controller', 'kube-controller-manager'), operation: fc.constantFrom('Apply', 'Update'), subresource: fc.constantFrom(undefined, '', 'scale'), fieldsType: fc.constant('FieldsV1'), fieldsV1: fc.constantFrom({ 'f:spec': { 'f:replicas': {} } }, { 'f:spec': {} }, { 'f:spec': null }, {}) }, { requiredKeys: ['manager', 'operation'] }),
-  fc.record({ kind: fc.constant('UpdateOptions'), apiVersion: fc.constant('meta.k8s.io/v1'), fieldManager: fc.constantFrom<unknown>('kustomize-controller', 'argocd-controller', 'kubectl-client-side-apply', 17, null, '') }),
+  fc.record({ kind: fc.constant('UpdateOptions'), apiVersion: fc.constant('meta.k8s.io/v1'), fieldManager: fc.constantFrom<unknown>('kustomize-controller', 'argocd-controller', 'kubectl-client-side-apply', 'kube-latch-watcher', 17, null, '') }),
   fc.option(fc.integer({ min: 0, max: 2_147_483_647 }), { nil: undefined }).map((r) => JSON.stringify({ apiVersion: 'apps/v1', kind: 'Deployment', spec: r === undefined ? {} : { replicas: r } })),
   fc.constantFrom<unknown>('{"spec":{"replicas":null}}', '{"spec":{"replicas":"20"}}', '[]', 'null', '{"spec":', '50', ' 50', '050', '-1', '99999999999999999999', String(2 ** 31 - 1)),
   fc.integer({ min: 0, max: 2_147_483_647 }).map(String),
+  // memories and markers a user may write by hand: up to 15 digits, past what a bound may hold
+  fc.integer({ min: 1_000_000_000, max: 999_999_999_999_999 }).map(String),
 );
 
 const value: fc.Arbitrary<unknown> = fc.oneof(
