@@ -99,3 +99,11 @@ test('marker: the patch is a merge patch of the one annotation, under the watche
   });
   assert.equal(WATCHER_FIELD_MANAGER, 'kube-latch-watcher');
 });
+
+test('marker: the removal patch sets the annotation to null (a JSON merge patch deletes the key), nothing else', () => {
+  assert.deepEqual(latchedPatch({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'prod', name: 'web' }, null), {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'web', namespace: 'prod', annotations: { 'kube-latch.io/latched': null } },
+  });
+});
