@@ -41,6 +41,8 @@ export type OutcomeStatus =
   | 'written'
   /** git already held the value: nothing to commit */
   | 'already'
+  /** PR mode: the proposal on the branch already holds the value: no new write (DESIGN §4) */
+  | 'proposed'
   /** git holds another value than `declared` (or, on a PR branch, someone else set another value there): not written */
   | 'stale'
   /** PR mode: a human rejected this very change by closing a PR that proposed it; not proposed again */

@@ -38,7 +38,14 @@ export async function openGitState(o: GitStateOptions): Promise<RepoGitState> {
         const r = await proposeChanges(repo, o.pullRequests, changes, { branch: branch!, cluster: o.cluster, mayPush: () => opts.mayPush() });
         if (r.status === 'not-leader') return { ok: false, notLeader: true };
         const notices = prNotices(branch!, r.rejected, r.outcomes);
-        return { ok: true, ...sortOutcomes(latches, changes, r.outcomes), ...(r.pr ? { revision: r.pr.url } : {}), ...(notices.length ? { notices } : {}) };
+        const withdrawn = r.rejected.flatMap((x) => (x.change.type === 'replicas' ? [{ ref: x.change.ref, to: x.change.value }] : []));
+        return {
+          ok: true,
+          ...sortOutcomes(latches, changes, r.outcomes),
+          ...(r.pr ? { revision: r.pr.url } : {}),
+          ...(notices.length ? { notices } : {}),
+          ...(withdrawn.length ? { withdrawn } : {}),
+        };
       } catch (err) {
         if (err instanceof GitError || err instanceof ApiError) return { ok: false, error: err.message };
         return { ok: false, error: `git write failed: ${(err as Error).message.split('\n')[0]}` };
@@ -59,7 +66,8 @@ function sortOutcomes(latches: readonly DueLatch[], changes: readonly ReplicasCh
   latches.forEach((latch, i) => {
     const x = outcomes.find((y) => y.change === changes[i]);
     if (x?.status === 'written') written.push(latch);
-    else if (x?.status === 'already') unchanged.push(latch);
+    // the remote (or, in pr mode, the open proposal) already holds it: no new write
+    else if (x?.status === 'already' || x?.status === 'proposed') unchanged.push(latch);
     else {
       const at = x?.file !== undefined ? `${x.file}${x.line !== undefined ? `:${x.line}` : ''}` : undefined;
       refused.push({

@@ -107,6 +107,11 @@ export interface EndedProposal {
   readonly merged: boolean;
   /** for messages */
   readonly url: string;
+  /**
+   * The provider's ref that keeps the PR's head commit after the branch moved or was deleted
+   * (GitHub refs/pull/N/head, GitLab refs/merge-requests/N/head): a closed PR's "no" is read from it.
+   */
+  readonly headRef?: string | undefined;
 }
 
 export interface BranchOptions extends WriteOptions {
@@ -222,11 +227,15 @@ export class GitRepo {
         // A branch still at the head of its closed or merged PR is finished: start over on the base. A
         // merged PR's commits are in the base; a closed one's stay reachable through the provider's
         // refs/pull/N/head (GitLab: refs/merge-requests/N/head), and what it proposed is rejected.
-        const ended = tip !== undefined && o.ended?.headSha === tip ? o.ended : undefined;
-        const carried = carryOver && !ended ? history.carried : [];
-        const others = ended ? [] : history.others;
-        // Rejections hold for one-off branches too: a closed revert PR is not opened again either.
-        const closedNow = ended && !ended.merged ? history.carried : [];
+        // A closed PR's "no" is read from its head commit: the branch tip while it still points there,
+        // else the provider's head ref (the branch was deleted, or pushed to since).
+        const atEnd = tip !== undefined && o.ended?.headSha === tip;
+        const ended = atEnd || (o.ended && !o.ended.merged) ? o.ended : undefined;
+        const closedNow = !ended || ended.merged ? [] : atEnd ? history.carried : await this.proposedAt(ended);
+        // Others' commits are kept after a close too (built on); only a merged PR's branch starts over.
+        const merged = atEnd && ended?.merged === true;
+        const carried = carryOver && !atEnd ? history.carried : [];
+        const others = merged ? [] : history.others;
 
         // Rejections in force: recorded or just made, still computed from what the base declares, and
         // not superseded by a proposal of another value for the same target.
@@ -242,18 +251,24 @@ export class GitRepo {
           ...changes.filter(isRejected),
         ].map((change) => ({ change, status: 'rejected', reason: why(change) }));
 
-        const all = dedupe([...carried, ...changes.filter((c) => !isRejected(c))]);
+        const all = dedupe([...carried, ...changes].filter((c) => !isRejected(c)));
         const { outcomes, files } = await applyChanges(this.workTree, this.index, all);
         for (const f of files) this.dirty.add(f);
-        const mineOf = (list: readonly ChangeOutcome[]) => changes.map((c) => list.find((x) => x.change === c) ?? rejected.find((x) => x.change === c)!).filter(Boolean);
+        // A value the branch already proposes is no new write (DESIGN §4), even when the commit moves.
+        const onBranch = (c: Change) => carried.some((k) => changeKey(k) === changeKey(c) && k.value === c.value);
+        const asMine = (x: ChangeOutcome): ChangeOutcome =>
+          x.status === 'written' && onBranch(x.change) ? { ...x, status: 'proposed', reason: `${branch} already proposes it` } : x;
+        const mineOf = (list: readonly ChangeOutcome[]) =>
+          changes.map((c) => list.find((x) => x.change === c) ?? rejected.find((x) => x.change === c)!).filter(Boolean).map(asMine);
         const written = outcomes.filter((x) => x.status === 'written');
         const result = { branch, rejected, others, attempts: attempt - 1 };
         if (written.length === 0) return { ...result, status: 'unchanged', outcomes: mineOf(outcomes), proposed: [] };
 
         if (others.length > 0) {
-          const on = await this.onTopOf(tip!, branch, changes, written, history.carried);
+          const on = await this.onTopOf(tip!, branch, changes, written, history.carried, closedNow.filter((c) => rejections.includes(c)));
           const done = { ...result, outcomes: mineOf(outcomes.map((x) => on.overrides.get(x.change) ?? x)), proposed: on.proposed, ...(on.proposed.length ? { message: commitMessage(on.proposed) } : {}) };
-          if (on.files.length === 0) return { ...done, status: 'up-to-date', commit: tip };
+          // Restoring a closed PR's values alone is no proposal: nothing to push for it.
+          if (on.files.length === 0 || on.written.length === 0) return { ...done, status: 'up-to-date', commit: tip };
           const commit = await this.commit(on.files, renderMessage(commitMessage(on.written), on.written.map((x) => x.change), rejections));
           await this.opts.beforePush?.(attempt);
           if (o.mayPush && !o.mayPush()) return { ...done, status: 'not-leader' };
@@ -292,11 +307,17 @@ export class GitRepo {
    * purpose), and a caller's change is applied only where the tip still holds the base's value or the
    * value kube-latch proposed before; another value there is someone's decision and is kept ('stale').
    */
-  private async onTopOf(tip: string, branch: string, changes: readonly Change[], written: readonly ChangeOutcome[], history: readonly Change[]) {
+  private async onTopOf(tip: string, branch: string, changes: readonly Change[], written: readonly ChangeOutcome[], history: readonly Change[], withdrawn: readonly Change[] = []) {
+    // A value of a closed PR that the tip still holds goes back to the base's: the new proposal must
+    // not carry what a human said no to. Read from the base before the tip is checked out.
+    const restore = withdrawn.flatMap((r): Change[] => {
+      const loc = r.type === 'replicas' ? this.index.locate(r.ref) : undefined;
+      return r.type === 'replicas' && loc?.state === 'located' && !loc.needsInsert && loc.value !== r.value ? [{ ...r, value: loc.value, declared: r.value }] : [];
+    });
     await this.checkoutUnlocked(tip);
     const lastProposed = new Map(history.map((c) => [changeKey(c), c.value] as const));
     const outcomes = new Map<Change, ChangeOutcome>();
-    const toApply = new Map<Change, Change>();
+    const toApply = new Map<Change, Change>(restore.map((c) => [c, c] as const));
     for (const x of written) {
       const c = x.change;
       if (!changes.includes(c)) continue;
@@ -317,11 +338,13 @@ export class GitRepo {
     for (const f of applied.files) this.dirty.add(f);
     const onTip = new Map([...toApply].map(([orig, sent]) => [orig, applied.outcomes.find((a) => a.change === sent)!] as const));
     for (const [orig, a] of onTip) {
-      if (a.status !== 'written' && a.status !== 'already') outcomes.set(orig, { ...a, change: orig, reason: `on ${branch}: ${a.reason ?? a.status}` });
+      if (restore.includes(orig)) continue;
+      if (a.status === 'already') outcomes.set(orig, { ...a, change: orig, status: 'proposed', reason: `${branch} already proposes it` });
+      else if (a.status !== 'written') outcomes.set(orig, { ...a, change: orig, reason: `on ${branch}: ${a.reason ?? a.status}` });
     }
-    const newly = [...onTip].filter(([, a]) => a.status === 'written').map(([orig, a]) => ({ ...a, change: orig }));
+    const newly = [...onTip].filter(([orig, a]) => a.status === 'written' && !restore.includes(orig)).map(([orig, a]) => ({ ...a, change: orig }));
     // The proposal is what the branch now holds of everything kube-latch proposes, told against the base.
-    const proposed = written.filter((x) => !outcomes.has(x.change) && this.holds(x.change));
+    const proposed = written.filter((x) => (!outcomes.has(x.change) || outcomes.get(x.change)!.status === 'proposed') && this.holds(x.change));
     return { overrides: outcomes, files: applied.files, written: newly, proposed };
   }
 
@@ -345,6 +368,21 @@ export class GitRepo {
     if (r.type !== 'replicas') return true;
     const loc = this.index.locate(r.ref);
     return loc.state === 'located' && loc.value !== r.value && (r.declared === undefined || loc.value === r.declared);
+  }
+
+  /**
+   * What a closed PR proposed, read from its head commit: fetched through the provider's head ref
+   * (kept after the branch is deleted), else by sha. Unreadable: nothing known, with a warning.
+   */
+  private async proposedAt(ended: EndedProposal): Promise<Change[]> {
+    const local = 'refs/kube-latch/ended-head';
+    for (const src of [ended.headRef, ended.headSha]) {
+      if (!src) continue;
+      const f = await this.git(['fetch', '-q', '--no-tags', 'origin', `+${src}:${local}`], true);
+      if (f.code === 0 && (await this.revParse(`${local}^{commit}`)) === ended.headSha) return [...(await this.branchHistory(ended.headSha)).carried];
+    }
+    this.log?.warn({ pr: ended.url, head: ended.headSha }, 'cannot fetch the head commit of the closed PR; its values are not known as rejected');
+    return [];
   }
 
   /** base..tip, oldest first. kube-latch's commits carry its trailers and its committer identity. */

@@ -114,7 +114,8 @@ export function rolloutGit(repo: GitRepo, m: RolloutGitMode): RolloutGit {
 
 function split(changes: readonly FieldChange[], outcomes: readonly { change: unknown; status: string }[]) {
   const pick = (status: string) => changes.filter((c) => outcomes.some((o) => o.change === c && o.status === status));
-  return { written: pick('written'), already: pick('already') };
+  // 'proposed': the open PR already holds it, as good as git for the latcher (nothing new to write)
+  return { written: pick('written'), already: changes.filter((c) => outcomes.some((o) => o.change === c && (o.status === 'already' || o.status === 'proposed'))) };
 }
 
 /** Local, read-only git: no system or user config, no prompts, C locale. */

@@ -329,7 +329,9 @@ export class Engine {
     const p = this.pending.get(key);
     if (!p) return undefined;
     if (inGit === p.to) {
+      // Our push whose answer was lost, or a crash before the mark: the marker follows git all the same.
       this.log.info({ workload: key, value: p.to }, 'latch already in git; nothing to write');
+      void this.markHeld(key, p.to);
     } else if (inGit === p.from) {
       return p;
     } else if (this.written.get(key) === inGit) {
@@ -536,6 +538,8 @@ export class Engine {
         this.metrics.commits.inc();
       }
       await this.markLatched(result.written);
+      await Promise.all(result.unchanged.map((l) => this.markHeld(refKey(l.ref), l.to)));
+      await this.unmarkWithdrawn(result.withdrawn ?? []);
       this.log.info(
         { written: result.written.length, unchanged: result.unchanged.length, revision: result.revision },
         result.written.length > 0 ? 'latches written to git' : 'latches were already in git',
@@ -575,6 +579,30 @@ export class Engine {
       written.map((l) => {
         const t = this.tracked.get(refKey(l.ref));
         return t ? marker.mark(eventTarget(t.obs), l.to) : Promise.resolve();
+      }),
+    );
+  }
+
+  /**
+   * git (or the open proposal) already holds L: the marker is set all the same (DESIGN §4), but only
+   * when the workload shows neither L as its marker nor L as declared by an apply (then git caught up).
+   */
+  private async markHeld(key: string, to: number): Promise<void> {
+    const t = this.tracked.get(key);
+    if (!this.marker || !t) return;
+    const ann = t.obs.annotations;
+    if (ann[ANNOTATIONS.latched] === String(to) || ann[ANNOTATIONS.declared] === String(to)) return;
+    await this.marker.mark(eventTarget(t.obs), to);
+  }
+
+  /** A proposal closed unmerged: the markers that still show its values are removed. */
+  private async unmarkWithdrawn(withdrawn: readonly { ref: WorkloadRef; to: number }[]): Promise<void> {
+    if (!this.marker) return;
+    const marker = this.marker;
+    await Promise.all(
+      withdrawn.map((w) => {
+        const t = this.tracked.get(refKey(w.ref));
+        return t && t.obs.annotations[ANNOTATIONS.latched] === String(w.to) ? marker.unmark(eventTarget(t.obs)) : Promise.resolve();
       }),
     );
   }

@@ -10,11 +10,12 @@ import type { EventTarget, LatchMarker } from './types.ts';
 export { WATCHER_FIELD_MANAGER };
 
 /** The merge patch that marks latch point L: one annotation, nothing else. */
-export function latchedPatch(target: EventTarget, latchPoint: number): Record<string, unknown> {
+export function latchedPatch(target: EventTarget, latchPoint: number | null): Record<string, unknown> {
   return {
     apiVersion: target.apiVersion,
     kind: target.kind,
-    metadata: { name: target.name, namespace: target.namespace, annotations: { [ANNOTATIONS.latched]: String(latchPoint) } },
+    // null: a merge patch removes the key
+    metadata: { name: target.name, namespace: target.namespace, annotations: { [ANNOTATIONS.latched]: latchPoint === null ? null : String(latchPoint) } },
   };
 }
 
@@ -27,6 +28,15 @@ export function kubeLatchMarker(kc: KubeConfig, log: Logger): LatchMarker {
         log.info({ workload: `${target.namespace}/${target.kind}/${target.name}`, latched: latchPoint }, 'latch point marked on the workload');
       } catch (err) {
         log.warn({ workload: `${target.namespace}/${target.kind}/${target.name}`, latched: latchPoint, err: firstLine(err) }, 'could not mark the latch point on the workload');
+      }
+    },
+    async unmark(target) {
+      const workload = `${target.namespace}/${target.kind}/${target.name}`;
+      try {
+        await api.patch(latchedPatch(target, null), undefined, undefined, WATCHER_FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
+        log.info({ workload }, 'latch marker removed: its proposal was closed unmerged');
+      } catch (err) {
+        log.warn({ workload, err: firstLine(err) }, 'could not remove the latch marker from the workload');
       }
     },
   };

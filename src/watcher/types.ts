@@ -106,7 +106,7 @@ export type WriteResult =
       readonly ok: true;
       /** latches whose edit is now on the remote */
       readonly written: readonly DueLatch[];
-      /** latches whose value the remote already held: no edit, no commit */
+      /** latches whose value the remote (pr mode: the open proposal) already held: no edit, no commit */
       readonly unchanged: readonly DueLatch[];
       /** every other latch of the batch: not written, with the reason */
       readonly refused?: readonly RefusedLatch[];
@@ -114,6 +114,8 @@ export type WriteResult =
       readonly revision?: string;
       /** things to say on workloads as Events, e.g. a latch not proposed because a human closed its PR */
       readonly notices?: readonly WriteNotice[];
+      /** pr mode: values of a PR closed unmerged (a human "no"); a marker showing one is removed */
+      readonly withdrawn?: readonly { readonly ref: WorkloadRef; readonly to: number }[];
     }
   | { readonly ok: false; readonly notLeader: true }
   | { readonly ok: false; readonly notLeader?: false; readonly error: string };
@@ -169,4 +171,6 @@ export interface EventTarget {
  */
 export interface LatchMarker {
   mark(target: EventTarget, latchPoint: number): Promise<void>;
+  /** Removes the marker (its proposal was closed unmerged). Never throws either. */
+  unmark(target: EventTarget): Promise<void>;
 }

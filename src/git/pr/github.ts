@@ -77,5 +77,14 @@ function toPr(j: unknown): PullRequest | null {
   if (typeof o['number'] !== 'number' || typeof o['html_url'] !== 'string') return null;
   const sha = (o['head'] as { sha?: unknown } | undefined)?.sha;
   const state = o['state'] === 'open' ? 'open' : o['merged_at'] ? 'merged' : 'closed';
-  return { number: o['number'], url: o['html_url'], state, ...(typeof sha === 'string' ? { headSha: sha } : {}) };
+  return {
+    number: o['number'],
+    url: o['html_url'],
+    state,
+    headRef: `refs/pull/${o['number']}/head`,
+    ...(typeof sha === 'string' ? { headSha: sha } : {}),
+    ...(typeof o['title'] === 'string' ? { title: o['title'] } : {}),
+    // GitHub answers null for an empty body
+    ...(typeof o['body'] === 'string' || o['body'] === null ? { body: (o['body'] as string | null) ?? '' } : {}),
+  };
 }

@@ -72,5 +72,13 @@ function toMr(j: unknown): PullRequest | null {
   if (typeof o['iid'] !== 'number' || typeof o['web_url'] !== 'string') return null;
   // 'locked' is an MR being merged right now: still open.
   const state = o['state'] === 'merged' ? 'merged' : o['state'] === 'closed' ? 'closed' : 'open';
-  return { number: o['iid'], url: o['web_url'], state, ...(typeof o['sha'] === 'string' ? { headSha: o['sha'] } : {}) };
+  return {
+    number: o['iid'],
+    url: o['web_url'],
+    state,
+    headRef: `refs/merge-requests/${o['iid']}/head`,
+    ...(typeof o['sha'] === 'string' ? { headSha: o['sha'] } : {}),
+    ...(typeof o['title'] === 'string' ? { title: o['title'] } : {}),
+    ...(typeof o['description'] === 'string' || o['description'] === null ? { body: (o['description'] as string | null) ?? '' } : {}),
+  };
 }

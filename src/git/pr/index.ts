@@ -68,10 +68,18 @@ export function workloadBranch(cluster: string, purpose: string, ref: { namespac
   return clusterBranch(`${cluster}-${purpose}-${ref.namespace}-${ref.name}`);
 }
 
-/** Updates the open PR from spec.head into spec.base, or creates one; a concurrent create (422/409) falls back to update. */
-export async function upsertPullRequest(prs: PullRequests, spec: PullRequestSpec): Promise<{ pr: PullRequest; action: 'created' | 'updated' }> {
+export type UpsertAction = 'created' | 'updated' | 'unchanged';
+
+/**
+ * Updates the open PR from spec.head into spec.base, or creates one; a concurrent create (422/409) falls
+ * back to update. An open PR that already has this title and body is left alone ('unchanged').
+ */
+export async function upsertPullRequest(prs: PullRequests, spec: PullRequestSpec): Promise<{ pr: PullRequest; action: UpsertAction }> {
   const found = await prs.find(spec.head, spec.base);
-  if (found?.state === 'open') return { pr: await prs.update(found, spec), action: 'updated' };
+  if (found?.state === 'open') {
+    if (found.title === spec.title && found.body === spec.body) return { pr: found, action: 'unchanged' };
+    return { pr: await prs.update(found, spec), action: 'updated' };
+  }
   try {
     return { pr: await prs.create(spec), action: 'created' };
   } catch (err) {
@@ -100,7 +108,7 @@ export interface ProposeResult {
   /** pushed/up-to-date: the PR is open and current; unchanged: the base holds everything, no PR touched */
   readonly status: 'pushed' | 'up-to-date' | 'unchanged' | 'not-leader';
   readonly pr?: PullRequest;
-  readonly action?: 'created' | 'updated';
+  readonly action?: UpsertAction;
   readonly commit?: string;
   /** the caller's changes */
   readonly outcomes: readonly ChangeOutcome[];
@@ -117,21 +125,28 @@ export interface ProposeResult {
 export async function proposeChanges(repo: GitRepo, prs: PullRequests, changes: readonly Change[], o: ProposeOptions): Promise<ProposeResult> {
   // How the branch's last PR ended decides whether the branch starts over (merged, or closed: rejected).
   const last = await prs.find(o.branch, repo.branch);
-  const ended = last && last.state !== 'open' && last.headSha ? { headSha: last.headSha, merged: last.state === 'merged', url: last.url } : undefined;
+  const ended =
+    last && last.state !== 'open' && last.headSha ? { headSha: last.headSha, merged: last.state === 'merged', url: last.url, headRef: last.headRef } : undefined;
   const res = await repo.commitToBranch(changes, o.branch, {
     carryOver: o.carryOver ?? true,
     ended,
     ...(o.mayPush ? { mayPush: o.mayPush } : {}),
   });
-  const base = { outcomes: res.outcomes, proposed: res.proposed, rejected: res.rejected, others: res.others, attempts: res.attempts, ...(res.commit ? { commit: res.commit } : {}) };
+  // 'proposed' means the open PR holds the value; with no open PR (its create failed last time) the PR
+  // about to be opened is the new write.
+  const open = last?.state === 'open';
+  const outcomes = open ? res.outcomes : res.outcomes.map((x) => (x.status === 'proposed' ? { ...x, status: 'written' as const, reason: undefined } : x));
+  const base = { outcomes, proposed: res.proposed, rejected: res.rejected, others: res.others, attempts: res.attempts, ...(res.commit ? { commit: res.commit } : {}) };
   // Nothing of ours left on the branch (others changed every value): leave their PR as it is.
   if (res.status === 'unchanged' || res.status === 'not-leader' || res.proposed.length === 0) return { status: res.status, ...base };
   if (o.mayPush && !o.mayPush()) return { status: 'not-leader', ...base };
-  const { pr, action } = await upsertPullRequest(prs, {
+  const spec = {
     head: o.branch,
     base: repo.branch,
     title: o.title ?? res.message?.title ?? 'kube-latch',
     body: o.body ?? pullRequestBody(res.proposed, o.cluster !== undefined ? { cluster: o.cluster } : {}),
-  });
+  };
+  // Looked up again after the push (the PR may have been closed or opened meanwhile).
+  const { pr, action } = await upsertPullRequest(prs, spec);
   return { status: res.status, pr, action, ...base };
 }

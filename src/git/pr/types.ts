@@ -8,6 +8,11 @@ export interface PullRequest {
   readonly state: 'open' | 'closed' | 'merged';
   /** the head commit the PR points at (for a closed PR, the branch tip when it was closed) */
   readonly headSha?: string | undefined;
+  /** the ref in the repository that keeps the head commit, also after the branch is deleted */
+  readonly headRef?: string | undefined;
+  /** as the provider holds them now: an update that would change neither is not sent */
+  readonly title?: string | undefined;
+  readonly body?: string | undefined;
 }
 
 export interface PullRequestSpec {

@@ -155,7 +155,7 @@ for (const p of providers) {
 
         assert.equal(again.status, 'up-to-date');
         assert.equal(await w.tip(), tip, 'nothing pushed');
-        assert.deepEqual(again.outcomes.map((o) => o.status), ['stale', 'written']);
+        assert.deepEqual(again.outcomes.map((o) => o.status), ['stale', 'proposed'], 'api 20 is already proposed: no new write');
         assert.match(again.outcomes[0]!.reason!, /kube-latch\/eu-1 holds 8 at apps\/web\.yaml:4, set there by someone else; kept/);
         assert.deepEqual(again.proposed.map((o) => o.change.ref.name), ['api']);
         assert.equal(await showFile(w.bare, BRANCH, 'apps/web.yaml'), webFile(8));
@@ -348,6 +348,61 @@ for (const p of providers) {
         assert.deepEqual(res.outcomes.map((o) => o.status), ['written']);
         assert.equal(await showFile(w.bare, BRANCH, 'apps/web.yaml'), webFile(10));
         assert.equal(await showFile(w.bare, BRANCH, 'apps/api.yaml'), apiFile(20));
+      });
+
+      it('closed with its branch deleted: the "no" is read from the provider; the same value is not proposed again, another one is', async () => {
+        const w = await world();
+        const first = await w.propose([latch('web', 10, 2)]);
+        w.stub.end(first.pr!.number, 'closed', { deleteBranch: true });
+        assert.equal((await git(w.bare, 'branch', '--list', BRANCH)).trim(), '', 'the branch is gone');
+
+        const again = await w.propose([latch('web', 10, 2)]);
+
+        assert.equal(again.status, 'unchanged');
+        assert.deepEqual(again.outcomes.map((o) => o.status), ['rejected']);
+        assert.match(again.rejected[0]!.reason!, /a human closed .*\/1 without merging it/);
+        assert.equal(w.stub.prs.length, 1, 'no second PR');
+        assert.equal((await git(w.bare, 'branch', '--list', BRANCH)).trim(), '', 'nothing pushed');
+
+        // Another workload's latch opens a new PR without the rejected value, and records the "no".
+        const api = await w.propose([latch('api', 20, 3), latch('web', 10, 2)]);
+        assert.equal(api.action, 'created');
+        assert.deepEqual(api.outcomes.map((o) => o.status), ['written', 'rejected']);
+        assert.equal(await showFile(w.bare, BRANCH, 'apps/web.yaml'), webFile(2));
+        const still = await w.propose([latch('web', 10, 2)]);
+        assert.deepEqual(still.outcomes.map((o) => o.status), ['rejected']);
+
+        // Another value is new information, and is proposed.
+        const higher = await w.propose([latch('web', 50, 2)]);
+        assert.equal(higher.status, 'pushed');
+        assert.deepEqual(higher.outcomes.map((o) => o.status), ['written']);
+        assert.equal(await showFile(w.bare, BRANCH, 'apps/web.yaml'), webFile(50));
+        assert.equal(w.open().length, 1);
+      });
+
+      it('closed with a reviewer\'s commit on the branch: the next proposal builds on it, never over it', async () => {
+        const w = await world();
+        const first = await w.propose([latch('web', 10, 2)]);
+        const theirs = await otherWriterCommit(w.bare, { 'NOTES.md': 'web must not go to 10\n' }, 'reviewer: why not', BRANCH);
+        w.stub.end(first.pr!.number, 'closed');
+
+        const res = await w.propose([latch('api', 20, 3)]);
+
+        assert.equal(res.status, 'pushed');
+        assert.deepEqual(res.others, [theirs]);
+        await git(w.bare, 'merge-base', '--is-ancestor', theirs, BRANCH); // throws when not reachable
+        assert.equal(await showFile(w.bare, BRANCH, 'NOTES.md'), 'web must not go to 10\n');
+        assert.equal(await showFile(w.bare, BRANCH, 'apps/api.yaml'), apiFile(20));
+        assert.equal(await showFile(w.bare, BRANCH, 'apps/web.yaml'), webFile(2), 'the rejected value is not proposed again');
+        assert.deepEqual(res.rejected.map((o) => o.change.ref.name), ['web']);
+        assert.equal(w.open().length, 1);
+        assert.ok(!w.open()[0]!.body.includes('prod/Deployment/web'), w.open()[0]!.body);
+
+        // And on the next write too: the branch keeps their commit, the rejection still holds.
+        const later = await w.propose([latch('web', 10, 2), latch('api', 20, 3)]);
+        assert.deepEqual(later.outcomes.map((o) => o.status), ['rejected', 'proposed']);
+        await git(w.bare, 'merge-base', '--is-ancestor', theirs, BRANCH);
+        assert.equal(await showFile(w.bare, BRANCH, 'apps/web.yaml'), webFile(2));
       });
 
       it('a one-off PR (a rollout revert, carryOver false) closed without merging is not opened again', async () => {

@@ -112,8 +112,13 @@ for (const p of providers) {
 
     it('the same proposal again pushes nothing and keeps the one PR', async () => {
       const tip = await branchTip();
+      const updates = () => stub.requests.filter((r) => r.method === 'PATCH' || r.method === 'PUT').length;
+      const before = updates();
       const res = await proposeChanges(repo, prs, [latch('api', 5, 2)], { branch, cluster: 'eu-1' });
       assert.equal(res.status, 'up-to-date');
+      assert.deepEqual(res.outcomes.map((o) => o.status), ['proposed'], 'the open PR already holds it: no new write');
+      assert.equal(res.action, 'unchanged');
+      assert.equal(updates(), before, 'no PR update');
       assert.equal(await branchTip(), tip);
       assert.equal(open().length, 1);
       const creates = stub.requests.filter((r) => r.method === 'POST');

@@ -118,8 +118,12 @@ export class FakeEvents implements EventSink {
 /** Records each latch marker the engine sets. */
 export class FakeMarker implements LatchMarker {
   readonly marks: Array<{ target: EventTarget; latchPoint: number }> = [];
+  readonly unmarks: EventTarget[] = [];
   async mark(target: EventTarget, latchPoint: number): Promise<void> {
     this.marks.push({ target, latchPoint });
+  }
+  async unmark(target: EventTarget): Promise<void> {
+    this.unmarks.push(target);
   }
 }
 

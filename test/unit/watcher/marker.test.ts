@@ -39,7 +39,7 @@ test('marker: after the push of 20 → 50 the workload is marked latched "50", o
   await r.engine.stop();
 });
 
-test('marker: a latch already in git is not pushed and not marked', async () => {
+test('marker: a latch already in git is not pushed, and the marker follows git (DESIGN §4)', async () => {
   const r = await rig();
   const web = deployment('web', 20);
   r.git.set(web.ref, 20);
@@ -48,8 +48,23 @@ test('marker: a latch already in git is not pushed and not marked', async () => 
   r.git.set(web.ref, 50);
   await r.clock.advance(20 * S);
   assert.equal(r.git.writes.length, 0);
-  assert.deepEqual(r.marker.marks, []);
+  assert.deepEqual(r.marker.marks.map((m) => m.latchPoint), [50]);
   await r.engine.stop();
+});
+
+test('marker: git holding L marks nothing when the workload already shows L as marker or as declared', async () => {
+  const shown: Record<string, string>[] = [{ 'kube-latch.io/latched': '50' }, { 'kube-latch.io/declared': '50' }];
+  for (const ann of shown) {
+    const r = await rig();
+    const web = deployment('web', 20);
+    r.git.set(web.ref, 20);
+    r.engine.upsertWorkload(deployment('web', 48, ann));
+    await r.clock.advance(62 * S);
+    r.git.set(web.ref, 50);
+    await r.clock.advance(20 * S);
+    assert.deepEqual(r.marker.marks, [], JSON.stringify(ann));
+    await r.engine.stop();
+  }
 });
 
 test('marker: no mark while the push fails; the mark follows the push that succeeds', async () => {
@@ -83,4 +98,12 @@ test('marker: the patch is a merge patch of the one annotation, under the watche
     metadata: { name: 'cart', namespace: 'shop', annotations: { 'kube-latch.io/latched': '50' } },
   });
   assert.equal(WATCHER_FIELD_MANAGER, 'kube-latch-watcher');
+});
+
+test('marker: the removal patch sets the annotation to null (a JSON merge patch deletes the key), nothing else', () => {
+  assert.deepEqual(latchedPatch({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'prod', name: 'web' }, null), {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'web', namespace: 'prod', annotations: { 'kube-latch.io/latched': null } },
+  });
 });

@@ -38,14 +38,30 @@ export interface Stub {
   readonly prs: StubPr[];
   /** a PR opened by someone else (e.g. from a fork, or into another branch) */
   add(pr: Omit<StubPr, 'number' | 'state'>): StubPr;
-  /** what a human's "close" (merged: false) or "merge" does: the PR ends at the branch's current tip */
-  end(number: number, how: 'closed' | 'merged'): void;
+  /**
+   * What a human's "close" (merged: false) or "merge" does: the PR ends at the branch's current tip;
+   * deleteBranch: the "delete branch" button too (the provider keeps the PR's head ref)
+   */
+  end(number: number, how: 'closed' | 'merged', o?: { deleteBranch?: boolean }): void;
   stop(): Promise<void>;
 }
 
 export interface StubOptions {
   /** the bare repo behind the API, to report head commits as the provider does */
   readonly bare?: string;
+}
+
+/**
+ * The ref each provider keeps for a PR's head commit, in the repository itself, also after the branch
+ * is deleted: GitHub refs/pull/N/head, GitLab refs/merge-requests/N/head.
+ */
+export type HeadRefs = (n: number) => string;
+const githubHeadRef: HeadRefs = (n) => `refs/pull/${n}/head`;
+const gitlabHeadRef: HeadRefs = (n) => `refs/merge-requests/${n}/head`;
+
+/** Points the PR's head ref at `sha`, as the provider does on every push to an open PR's branch. */
+function keepHeadRef(bare: string | undefined, ref: string, sha: string | undefined): void {
+  if (bare && sha) execFileSync('git', ['update-ref', ref, sha], { cwd: bare });
 }
 
 function tipOf(bare: string | undefined, branch: string): string | undefined {
@@ -57,19 +73,21 @@ function tipOf(bare: string | undefined, branch: string): string | undefined {
   }
 }
 
-function book(prs: StubPr[], bare: string | undefined) {
+function book(prs: StubPr[], bare: string | undefined, headRef: HeadRefs) {
   return {
     add(p: Omit<StubPr, 'number' | 'state'>): StubPr {
       const pr: StubPr = { ...p, number: prs.length + 1, state: 'open' };
       prs.push(pr);
       return pr;
     },
-    end(number: number, how: 'closed' | 'merged'): void {
+    end(number: number, how: 'closed' | 'merged', o: { deleteBranch?: boolean } = {}): void {
       const pr = prs.find((p) => p.number === number);
       if (!pr || pr.state !== 'open') throw new Error(`stub: no open PR ${number}`);
       const sha = tipOf(bare, pr.head);
       pr.state = how;
       if (sha) pr.headSha = sha;
+      if (!pr.fork) keepHeadRef(bare, headRef(pr.number), sha);
+      if (o.deleteBranch && bare) execFileSync('git', ['update-ref', '-d', `refs/heads/${pr.head}`], { cwd: bare });
     },
   };
 }
@@ -119,7 +137,11 @@ export async function startGitHubStub(tls: TestTls, token: string, owner: string
   const prs: StubPr[] = [];
   const base = `/repos/${owner}/${repo}/pulls`;
   const headOwner = (p: StubPr) => (typeof p.fork === 'string' ? p.fork : owner);
-  const view = (p: StubPr) => ({
+  const view = (p: StubPr) => {
+    if (p.state === 'open' && !p.fork) keepHeadRef(o.bare, githubHeadRef(p.number), tipOf(o.bare, p.head));
+    return viewOf(p);
+  };
+  const viewOf = (p: StubPr) => ({
     number: p.number,
     state: p.state === 'open' ? 'open' : 'closed',
     merged_at: p.state === 'merged' ? '2026-01-01T00:00:00Z' : null,
@@ -164,13 +186,13 @@ export async function startGitHubStub(tls: TestTls, token: string, owner: string
       const b = req.body as Record<string, unknown>;
       if (typeof b['title'] === 'string') pr.title = b['title'];
       if (typeof b['body'] === 'string') pr.body = b['body'];
-      if (b['state'] === 'closed' && pr.state === 'open') book(prs, o.bare).end(pr.number, 'closed');
+      if (b['state'] === 'closed' && pr.state === 'open') book(prs, o.bare, githubHeadRef).end(pr.number, 'closed');
       if (b['state'] === 'open' && pr.state === 'closed') pr.state = 'open';
       return send(200, view(pr));
     }
     return send(404, { message: 'Not Found' });
   });
-  return { apiUrl, requests, prs, ...book(prs, o.bare), stop: stopper(server) };
+  return { apiUrl, requests, prs, ...book(prs, o.bare, githubHeadRef), stop: stopper(server) };
 }
 
 /** The numeric id the GitLab stub gives the project. */
@@ -181,7 +203,11 @@ export async function startGitLabStub(tls: TestTls, token: string, projectPath: 
   const base = `/projects/${encodeURIComponent(projectPath)}/merge_requests`;
   const sourceProject = (p: StubPr) => (typeof p.fork === 'number' ? p.fork : GITLAB_PROJECT_ID);
   const stateOf = (p: StubPr) => (p.state === 'open' ? 'opened' : p.state);
-  const view = (p: StubPr) => ({
+  const view = (p: StubPr) => {
+    if (p.state === 'open' && sourceProject(p) === GITLAB_PROJECT_ID) keepHeadRef(o.bare, gitlabHeadRef(p.number), tipOf(o.bare, p.head));
+    return viewOf(p);
+  };
+  const viewOf = (p: StubPr) => ({
     iid: p.number,
     id: 1000 + p.number,
     project_id: GITLAB_PROJECT_ID,
@@ -227,12 +253,12 @@ export async function startGitLabStub(tls: TestTls, token: string, projectPath: 
       const b = req.body as Record<string, unknown>;
       if (typeof b['title'] === 'string') pr.title = b['title'];
       if (typeof b['description'] === 'string') pr.body = b['description'];
-      if (b['state_event'] === 'close' && pr.state === 'open') book(prs, o.bare).end(pr.number, 'closed');
+      if (b['state_event'] === 'close' && pr.state === 'open') book(prs, o.bare, gitlabHeadRef).end(pr.number, 'closed');
       if (b['state_event'] === 'reopen' && pr.state === 'closed') pr.state = 'open';
       return send(200, view(pr));
     }
     if (rawPath.startsWith('/projects/') && !rawPath.startsWith(base)) return send(404, { message: '404 Project Not Found' });
     return send(404, { message: '404 Not found' });
   });
-  return { apiUrl, requests, prs, ...book(prs, o.bare), stop: stopper(server) };
+  return { apiUrl, requests, prs, ...book(prs, o.bare, gitlabHeadRef), stop: stopper(server) };
 }
