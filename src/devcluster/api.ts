@@ -1,5 +1,6 @@
 // A few raw calls to the dev cluster's apiserver, authenticated with the admin client certificate.
 // Enough to wait for readiness and create Nodes without loading a full Kubernetes client.
+import { get as httpGet } from 'node:http';
 import { request } from 'node:https';
 
 export interface ApiCredentials {
@@ -48,4 +49,16 @@ export async function probe(creds: ApiCredentials, path: string): Promise<number
   } catch {
     return 0;
   }
+}
+
+/** GET of a plain-http URL that resolves to whether it answered 200. */
+export function httpOk(url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = httpGet(url, { timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+  });
 }

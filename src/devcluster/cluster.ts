@@ -2,12 +2,15 @@
 // and kwok (fake Nodes, so pods turn Ready and rollouts progress), all on loopback, all detached so that
 // they outlive the CLI. DIR holds everything: state.json (pids, ports), kubeconfig, pki/, etcd/, logs/.
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { get as httpGet } from 'node:http';
 import { join, resolve } from 'node:path';
-import { call, probe, type ApiCredentials } from './api.ts';
+import { aggregatorAndAuditArgs } from './apiserver-flags.ts';
+import { call, httpOk, probe, type ApiCredentials } from './api.ts';
+import { credsFromKubeconfig, renderKubeconfig } from './kubeconfig.ts';
+import { fakeNode, readyNodes } from './nodes.ts';
 import { createClusterPki } from './pki.ts';
 import { alive, freePort, sleep, spawnDetached, stopGroup } from './processes.ts';
 import { ensureToolchain, type Toolchain } from './toolchain.ts';
+import { planExtras, type ExtraName } from './tools/extras.ts';
 
 export interface UpOptions {
   dir: string;
@@ -17,6 +20,8 @@ export interface UpOptions {
   progress?: (line: string) => void;
   /** a toolchain already at hand; default ensureToolchain() */
   toolchain?: Toolchain;
+  /** extras to start beside the control plane (metrics-server, Flux, ...) */
+  with?: readonly ExtraName[];
 }
 
 export interface DevCluster {
@@ -30,6 +35,8 @@ export interface DevCluster {
   processes: ProcessRecord[];
   /** whether this call started the cluster (false: it was already running) */
   started: boolean;
+  /** what the extras serve, e.g. git: http://127.0.0.1:P (bare repositories under DIR/git) */
+  endpoints: Record<string, string>;
 }
 
 export interface ProcessRecord {
@@ -39,7 +46,8 @@ export interface ProcessRecord {
   exe: string;
 }
 
-export type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kwok';
+export type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kwok' | (string & {});
+const BASE: Component[] = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok'];
 
 interface State {
   version: 1;
@@ -50,6 +58,8 @@ interface State {
   ports: { etcd: number; etcdPeer: number; apiserver: number };
   processes: ProcessRecord[];
   startedAt: string;
+  with?: ExtraName[];
+  endpoints?: Record<string, string>;
 }
 
 const STATE = 'state.json';
@@ -69,7 +79,8 @@ export async function up(opts: UpOptions): Promise<DevCluster> {
   return withLock(dir, async () => {
     const existing = readState(dir);
     if (existing) {
-      if (await isRunning(dir, existing)) {
+      const extrasMatch = (opts.with ?? []).every((w) => existing.with?.includes(w));
+      if (extrasMatch && (await isRunning(dir, existing))) {
         progress(`dev-cluster: already running at ${existing.server} (${dir})`);
         return result(dir, existing, false);
       }
@@ -77,7 +88,7 @@ export async function up(opts: UpOptions): Promise<DevCluster> {
       await stopAll(dir, existing, progress);
     }
     const toolchain = opts.toolchain ?? (await ensureToolchain({ progress }));
-    return start(dir, nodes, toolchain, progress);
+    return start(dir, nodes, toolchain, [...(opts.with ?? [])], progress);
   });
 }
 
@@ -105,7 +116,8 @@ export function readState(dir: string): State | undefined {
   return JSON.parse(readFileSync(file, 'utf8')) as State;
 }
 
-async function start(dir: string, nodes: number, tc: Toolchain, progress: (l: string) => void): Promise<DevCluster> {
+async function start(dir: string, nodes: number, tc: Toolchain, extras: ExtraName[], progress: (l: string) => void): Promise<DevCluster> {
+  const planned = await planExtras(extras, progress);
   const t0 = Date.now();
   const since = (): string => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
   const pkiDir = join(dir, 'pki');
@@ -125,6 +137,7 @@ async function start(dir: string, nodes: number, tc: Toolchain, progress: (l: st
   const servingKey = file('apiserver.key', pki.servingKey);
   const saKey = file('sa.key', pki.serviceAccountKey);
   const saPub = file('sa.pub', pki.serviceAccountPub);
+  const proxy = { caCrt, proxyCrt: file('front-proxy.crt', pki.frontProxyCert), proxyKey: file('front-proxy.key', pki.frontProxyKey) };
 
   const ports = { etcd: await freePort(), etcdPeer: await freePort(), apiserver: await freePort() };
   const server = `https://127.0.0.1:${ports.apiserver}`;
@@ -141,9 +154,11 @@ async function start(dir: string, nodes: number, tc: Toolchain, progress: (l: st
     ports,
     processes: [],
     startedAt: new Date().toISOString(),
+    with: extras,
+    endpoints: {},
   };
-  const launch = (name: Component, exe: string, args: string[]): void => {
-    const pid = spawnDetached(exe, args, join(dir, 'logs', `${name}.log`));
+  const launch = (name: Component, exe: string, args: string[], env?: NodeJS.ProcessEnv): void => {
+    const pid = spawnDetached(exe, args, join(dir, 'logs', `${name}.log`), env);
     state.processes.push({ name, pid, exe });
     writeState(dir, state); // recorded at once, so `down` can stop a half-started cluster
   };
@@ -183,7 +198,10 @@ async function start(dir: string, nodes: number, tc: Toolchain, progress: (l: st
       '--allow-privileged=true',
       // The `kubernetes` Service cannot have a loopback endpoint; nothing in a kwok cluster dials it.
       '--endpoint-reconciler-type=none',
+      // No --enable-aggregator-routing: endpoint routing cannot resolve metrics-server's ExternalName
+      // Service to 127.0.0.1 (loopback cannot be an Endpoints address), the ClusterIP route can.
       '--profiling=false',
+      ...aggregatorAndAuditArgs(dir, proxy),
     ]);
     await waitFor('kube-apiserver /readyz', async () => (await probe(creds, '/readyz')) === 200, state, dir);
     progress(`dev-cluster: kube-apiserver ready at ${server} (${since()})`);
@@ -199,11 +217,13 @@ async function start(dir: string, nodes: number, tc: Toolchain, progress: (l: st
     launch('kube-scheduler', tc.kubeScheduler, [`--kubeconfig=${kubeconfig}`, '--leader-elect=false', '--secure-port=0']);
     launch('kwok', tc.kwok, [
       `--kubeconfig=${kubeconfig}`,
-      '--manage-all-nodes=true',
+      // only its own fake Nodes: a real kubelet node may stand beside them
+      '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
       `--cidr=${POD_CIDR}`,
       // Without node Leases the node controller marks every Node NotReady ~50 s after start.
       '--node-lease-duration-seconds=40',
       ...tc.kwokStages.flatMap((s) => ['-c', s]),
+      ...planned.kwokArgs,
     ]);
 
     for (let i = 0; i < nodes; i++) {
@@ -218,6 +238,17 @@ async function start(dir: string, nodes: number, tc: Toolchain, progress: (l: st
       state,
       dir,
     );
+    await planned.start({
+      dir,
+      kubeconfig,
+      creds,
+      kubectl: tc.kubectl,
+      launch,
+      waitFor: (what, ready) => waitFor(what, ready, state, dir),
+      progress,
+      endpoints: state.endpoints!,
+    });
+    writeState(dir, state);
     progress(`dev-cluster: up in ${since()}: kubeconfig ${kubeconfig}`);
     return result(dir, state, true);
   } catch (err) {
@@ -244,7 +275,7 @@ async function waitFor(what: string, ready: () => Promise<boolean>, state: State
 
 async function isRunning(dir: string, state: State): Promise<boolean> {
   if (!state.processes.every((p) => alive(p.pid, p.exe))) return false;
-  if (state.processes.length !== 5) return false;
+  if (!BASE.every((b) => state.processes.some((p) => p.name === b))) return false;
   const creds = credsFromKubeconfig(state);
   return creds !== undefined && (await probe(creds, '/readyz')) === 200 && existsSync(join(dir, 'kubeconfig'));
 }
@@ -259,6 +290,7 @@ async function stopAll(dir: string, state: State, progress: (l: string) => void)
     progress(`dev-cluster: stopped ${p.name} (pid ${p.pid})`);
   };
   const byName = (names: Component[]): ProcessRecord[] => state.processes.filter((p) => names.includes(p.name));
+  await Promise.all(state.processes.filter((p) => !BASE.includes(p.name)).map(stop));
   await Promise.all(byName(['kwok', 'kube-scheduler', 'kube-controller-manager']).map(stop));
   for (const p of byName(['kube-apiserver'])) await stop(p);
   for (const p of byName(['etcd'])) await stop(p);
@@ -267,7 +299,8 @@ async function stopAll(dir: string, state: State, progress: (l: string) => void)
 }
 
 function result(dir: string, state: State, started: boolean): DevCluster {
-  return { kubeconfig: state.kubeconfig, bin: state.bin, server: state.server, dir, processes: state.processes, started };
+  const { kubeconfig, bin, server, processes, endpoints = {} } = state;
+  return { kubeconfig, bin, server, dir, processes, started, endpoints };
 }
 
 function writeState(dir: string, state: State): void {
@@ -302,94 +335,6 @@ async function withLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
   } finally {
     rmSync(lock, { force: true });
   }
-}
-
-/** The admin credential back from DIR/kubeconfig (rendered by renderKubeconfig, so one value per key). */
-function credsFromKubeconfig(state: State): ApiCredentials | undefined {
-  try {
-    const text = readFileSync(state.kubeconfig, 'utf8');
-    const field = (k: string): string => {
-      const m = new RegExp(`\\s${k}: (\\S+)`).exec(text);
-      return Buffer.from(m?.[1] ?? '', 'base64').toString('utf8');
-    };
-    return {
-      server: state.server,
-      ca: field('certificate-authority-data'),
-      cert: field('client-certificate-data'),
-      key: field('client-key-data'),
-    };
-  } catch {
-    return undefined;
-  }
-}
-
-function renderKubeconfig(server: string, ca: string, cert: string, key: string): string {
-  const b64 = (s: string): string => Buffer.from(s).toString('base64');
-  return [
-    'apiVersion: v1',
-    'kind: Config',
-    'clusters:',
-    '- name: kube-latch-dev',
-    '  cluster:',
-    `    server: ${server}`,
-    `    certificate-authority-data: ${b64(ca)}`,
-    'users:',
-    '- name: kube-latch-admin',
-    '  user:',
-    `    client-certificate-data: ${b64(cert)}`,
-    `    client-key-data: ${b64(key)}`,
-    'contexts:',
-    '- name: kube-latch-dev',
-    '  context:',
-    '    cluster: kube-latch-dev',
-    '    user: kube-latch-admin',
-    '    namespace: default',
-    'current-context: kube-latch-dev',
-    '',
-  ].join('\n');
-}
-
-/** A Node for kwok to manage, like kwok's documented example but without its NoSchedule taint. */
-function fakeNode(name: string): object {
-  const resources = { cpu: '32', memory: '256Gi', pods: '110' };
-  return {
-    apiVersion: 'v1',
-    kind: 'Node',
-    metadata: {
-      name,
-      annotations: { 'node.alpha.kubernetes.io/ttl': '0', 'kwok.x-k8s.io/node': 'fake' },
-      labels: {
-        'kubernetes.io/arch': 'amd64',
-        'kubernetes.io/os': 'linux',
-        'kubernetes.io/hostname': name,
-        'node-role.kubernetes.io/agent': '',
-        type: 'kwok',
-      },
-    },
-    status: { allocatable: resources, capacity: resources },
-  };
-}
-
-async function readyNodes(creds: ApiCredentials): Promise<number> {
-  try {
-    const res = await call(creds, 'GET', '/api/v1/nodes');
-    if (res.status !== 200) return 0;
-    const list = JSON.parse(res.body) as { items: { status?: { conditions?: { type: string; status: string }[] } }[] };
-    return list.items.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
-  } catch {
-    return 0;
-  }
-}
-
-function httpOk(url: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = httpGet(url, { timeout: 1000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(false));
-  });
 }
 
 function lastLine(file: string): string {

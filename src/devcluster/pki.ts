@@ -14,6 +14,9 @@ export interface ClusterPki {
   adminKey: string;
   serviceAccountKey: string;
   serviceAccountPub: string;
+  /** CN=front-proxy-client: the aggregator's client certificate towards extension apiservers (metrics-server) */
+  frontProxyCert: string;
+  frontProxyKey: string;
 }
 
 const TEN_YEARS = 10 * 365 * 24 * 3600 * 1000;
@@ -56,6 +59,13 @@ export function createClusterPki(): ClusterPki {
     { name: 'extKeyUsage', clientAuth: true },
   ]);
 
+  const proxy = keyPair();
+  const frontProxyCert = certificate(proxy.forgePub, [{ shortName: 'CN', value: 'front-proxy-client' }], caName, ca.forgeKey, [
+    { name: 'basicConstraints', cA: false, critical: true },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', clientAuth: true },
+  ]);
+
   const sa = keyPair();
   return {
     caCert,
@@ -66,6 +76,8 @@ export function createClusterPki(): ClusterPki {
     adminKey: admin.keyPem,
     serviceAccountKey: sa.keyPem,
     serviceAccountPub: sa.pubPem,
+    frontProxyCert,
+    frontProxyKey: proxy.keyPem,
   };
 }
 

@@ -31,7 +31,8 @@ export function alive(pid: number, exe?: string): boolean {
     if (/\)\s+Z\s/.test(stat)) return false;
     if (exe !== undefined) {
       const argv0 = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? '';
-      return argv0 === exe;
+      // A process may rewrite its title after the name (redis-server becomes "redis-server 127.0.0.1:P").
+      return argv0 === exe || argv0.startsWith(`${exe} `);
     }
   } catch {
     // No /proc (not Linux): kill(0) is the best evidence there is.

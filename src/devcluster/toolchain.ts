@@ -39,9 +39,15 @@ export function ensureToolchain(opts: ToolchainOptions = {}): Promise<Toolchain>
 }
 
 async function runBuild(progress: (line: string) => void): Promise<Toolchain> {
-  const script = join(CONTROLPLANE_DIR, 'build.sh');
-  const binDir = await new Promise<string>((resolve, reject) => {
-    const child = spawn('bash', [script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = await runBuildScript('build.sh', [], progress);
+  return toolchainIn(out[out.length - 1]!);
+}
+
+/** Runs a builder script of test/controlplane, streaming its stderr progress; resolves to its stdout lines. */
+export function runBuildScript(name: string, args: string[], progress: (line: string) => void): Promise<string[]> {
+  const script = join(CONTROLPLANE_DIR, name);
+  return new Promise<string[]>((resolve, reject) => {
+    const child = spawn('bash', [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let errTail = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -55,12 +61,11 @@ async function runBuild(progress: (line: string) => void): Promise<Toolchain> {
     child.on('error', reject);
     child.on('close', (code) => {
       if (partial) progress(partial);
-      const last = stdout.trim().split('\n').pop() ?? '';
-      if (code === 0 && last !== '') resolve(last);
+      const lines = stdout.trim().split('\n').filter((l) => l !== '');
+      if (code === 0 && lines.length > 0) resolve(lines);
       else reject(new Error(`${script} failed (exit ${code}): ${errTail.trim().split('\n').pop() ?? ''}`));
     });
   });
-  return toolchainIn(binDir);
 }
 
 /** Describes the toolchain in a folder that build.sh assembled; throws if a binary is missing. */

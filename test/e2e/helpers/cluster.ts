@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { down, up } from '../../../src/devcluster/index.ts';
+import type { ExtraName } from '../../../src/devcluster/tools/extras.ts';
 
 export interface RunResult {
   code: number;
@@ -45,6 +46,8 @@ export interface TestCluster {
   server: string;
   /** folder holding kubectl, helm and the control-plane binaries */
   bin: string;
+  /** what the extras serve, e.g. git: http://127.0.0.1:P (bare repositories under DIR/git) */
+  endpoints: Record<string, string>;
   kubectl(args: string[], opts?: RunOptions): Promise<RunResult>;
   helm(args: string[], opts?: RunOptions): Promise<RunResult>;
   /** `kubectl apply -f -` of YAML text or objects (several objects become one multi-document stream) */
@@ -106,18 +109,18 @@ export async function waitFor<T>(
 }
 
 /** Starts (or joins, with KUBE_LATCH_E2E_DIR) a dev cluster. Progress lines are kept and shown on failure. */
-export async function startCluster(opts: { nodes?: number } = {}): Promise<TestCluster> {
+export async function startCluster(opts: { nodes?: number; with?: readonly ExtraName[] } = {}): Promise<TestCluster> {
   const shared = process.env['KUBE_LATCH_E2E_DIR'];
   const dir = shared || mkdtempSync(join(tmpdir(), 'kube-latch-e2e-'));
   const lines: string[] = [];
   let cluster;
   try {
-    cluster = await up({ dir, nodes: opts.nodes ?? 3, progress: (l) => lines.push(l) });
+    cluster = await up({ dir, nodes: opts.nodes ?? 3, with: opts.with ?? [], progress: (l) => lines.push(l) });
   } catch (err) {
     if (!shared) rmSync(dir, { recursive: true, force: true });
     throw new Error(`dev cluster did not start: ${(err as Error).message}\n${lines.join('\n')}`);
   }
-  const { kubeconfig, server, bin } = cluster;
+  const { kubeconfig, server, bin, endpoints } = cluster;
   const env = {
     KUBECONFIG: kubeconfig,
     // helm keeps its repositories and cache under DIR, not in the user's home
@@ -135,6 +138,7 @@ export async function startCluster(opts: { nodes?: number } = {}): Promise<TestC
     kubeconfig,
     server,
     bin,
+    endpoints,
     kubectl,
     helm,
     apply(manifest, o = {}) {
