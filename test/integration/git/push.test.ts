@@ -71,6 +71,22 @@ describe('push mode on a local bare repo', () => {
     assert.equal((await log(bare))[0]!.subject, 'kube-latch: prod/Deployment/web replicas 20 → 50');
   });
 
+  it('lastCommitTo tells kube-latch’s own latch in git (committer and trailers) from another writer’s edit, per file', async () => {
+    const before = await open('w1');
+    await before.commitAndPush([web(50)]);
+    const restarted = await open('w2');
+    const own = await restarted.lastCommitTo('apps/web.yaml');
+    assert.equal(own?.byKubeLatch, true);
+    assert.deepEqual(own?.proposed, [web(50)]);
+    assert.equal((await restarted.lastCommitTo('apps/api.yaml'))?.byKubeLatch, false, 'the seed commit is not ours');
+    await otherWriterCommit(bare, { 'apps/web.yaml': WEB.replace('replicas: 20', 'replicas: 30') }, 'web: 30 by hand');
+    assert.equal((await restarted.lastCommitTo('apps/web.yaml'))?.byKubeLatch, true, 'until the next sync: the tip it read');
+    await restarted.sync();
+    const human = await restarted.lastCommitTo('apps/web.yaml');
+    assert.equal(human?.byKubeLatch, false);
+    assert.deepEqual(human?.proposed, []);
+  });
+
   it('never commits a value already in git: no empty commit, and a restart in a fresh work dir commits nothing', async () => {
     const repo = await open('w1');
     assert.equal((await repo.commitAndPush([web(50)])).status, 'pushed');
