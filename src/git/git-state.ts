@@ -1,7 +1,8 @@
 // The watcher's GitState (src/watcher/types.ts) over a GitRepo: lookup() from the index, refresh() as
 // a sync, write() as one commit (push mode) or one PR update (pr mode). Never rejects from write().
+// ownLatches() and withdrawn() let the engine make the markers follow git (DESIGN §4) with nothing pending.
 import type { DueLatch, GitState, Lookup, RefusedLatch, WriteNotice, WriteOptions, WriteResult } from '../watcher/types.ts';
-import type { ChangeOutcome, ReplicasChange } from './changes.ts';
+import type { Change, ChangeOutcome, ReplicasChange } from './changes.ts';
 import { GitError } from './exec.ts';
 import { clusterBranch, proposeChanges, type PullRequests } from './pr/index.ts';
 import { ApiError } from './pr/http.ts';
@@ -19,14 +20,36 @@ export interface RepoGitState extends GitState {
 export async function openGitState(o: GitStateOptions): Promise<RepoGitState> {
   const repo = await GitRepo.open(o);
   const branch = o.mode === 'pr' ? clusterBranch(o.cluster) : undefined;
+  const lookup = (w: WorkloadRef) => toLookup(repo.index.locate(w));
+  /** a closed PR's proposal, read once per head commit */
+  let closed: { sha: string; proposed: readonly Change[] } | undefined;
   return {
     repo,
     async refresh() {
       await repo.sync();
     },
-    lookup(w) {
-      return toLookup(repo.index.locate(w));
+    lookup,
+    async ownLatches(file) {
+      const last = await repo.lastCommitTo(file);
+      return last?.byKubeLatch ? replicasOf(last.proposed) : [];
     },
+    ...(o.mode === 'pr'
+      ? {
+          async withdrawn() {
+            const last = await o.pullRequests.find(branch!, repo.branch);
+            if (last?.state !== 'closed' || !last.headSha) return [];
+            if (closed?.sha !== last.headSha) {
+              const proposed = await repo.closedProposal({ headSha: last.headSha, merged: false, url: last.url, headRef: last.headRef });
+              closed = { sha: last.headSha, proposed };
+            }
+            // A value the base holds now is git's, not the rejected proposal's: its marker stays.
+            return replicasOf(closed.proposed).filter((w) => {
+              const l = lookup(w.ref);
+              return !(l.found && l.declared === w.to);
+            });
+          },
+        }
+      : {}),
     async write(latches: readonly DueLatch[], opts: WriteOptions): Promise<WriteResult> {
       const changes = latches.map(toChange);
       try {
@@ -91,6 +114,10 @@ function prNotices(branch: string, rejected: readonly ChangeOutcome[], outcomes:
     }
   }
   return out;
+}
+
+function replicasOf(changes: readonly Change[]): { ref: WorkloadRef; to: number }[] {
+  return changes.flatMap((c) => (c.type === 'replicas' ? [{ ref: c.ref, to: c.value }] : []));
 }
 
 function toChange(l: DueLatch): ReplicasChange {

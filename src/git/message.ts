@@ -4,8 +4,9 @@
 //   body: one line per change, e.g.
 //     "prod/Deployment/web: live 47, old band 10-40, new 50 (was 20) at deploy/web.yaml:12; hpa web: cpu 92% / target 70%, desired 48"
 //   (the tail after "; " is why it latched, from the HPA status at that moment, when there is an HPA)
-// PR-branch commits also carry one `Kube-Latch-Change: {json}` trailer per change, so that the next
-// update of the branch can carry the changes the PR already proposes, and one `Kube-Latch-Rejected:
+// kube-latch's commits also carry one `Kube-Latch-Change: {json}` trailer per change, so that the next
+// update of a PR branch can carry the changes the PR already proposes, and a restarted watcher can tell
+// its own latch in git from a human's edit (push mode too), and one `Kube-Latch-Rejected:
 // {json}` per change that a human rejected by closing a PR without merging it (never proposed again
 // while git still declares what it was computed from).
 import { formatBand } from '../latch/index.ts';

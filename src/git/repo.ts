@@ -121,6 +121,15 @@ export interface BranchOptions extends WriteOptions {
   readonly ended?: EndedProposal | undefined;
 }
 
+/** The newest commit that touched a file (GitRepo.lastCommitTo). */
+export interface LastCommit {
+  readonly sha: string;
+  /** committed by kube-latch's identity, with its trailers */
+  readonly byKubeLatch: boolean;
+  /** the changes its trailers propose */
+  readonly proposed: readonly Change[];
+}
+
 /** What a PR branch holds above the base: kube-latch's commits (their trailers) and anyone else's. */
 interface BranchHistory {
   /** the changes kube-latch's commits propose, oldest first, later ones replacing earlier */
@@ -145,6 +154,10 @@ export class GitRepo {
   private queue: Promise<unknown> = Promise.resolve();
   /** files written since the last sync: a reset restores them, and the index must follow */
   private dirty = new Set<string>();
+  /** the tracked branch's tip at the last sync or landed push */
+  private baseTip: string | undefined;
+  /** lastCommitTo() per file, valid for one tip */
+  private lastCommits = { tip: '', byFile: new Map<string, LastCommit | undefined>() };
 
   private constructor(opts: GitRepoOptions) {
     this.opts = opts;
@@ -180,6 +193,32 @@ export class GitRepo {
   }
 
   /**
+   * The newest commit of the tracked branch (at the last sync) that touched `file`: whether kube-latch
+   * wrote it (its committer identity and trailers, as branchHistory tells) and what its trailers propose.
+   * One `git log -1` per file and tip; undefined when no commit touched it.
+   */
+  lastCommitTo(file: string): Promise<LastCommit | undefined> {
+    return this.exclusive(async () => {
+      const tip = this.baseTip;
+      if (!tip) return undefined;
+      if (this.lastCommits.tip !== tip) this.lastCommits = { tip, byFile: new Map() };
+      const cache = this.lastCommits.byFile;
+      if (cache.has(file)) return cache.get(file);
+      const r = await this.must('log', ['log', '-1', '--format=%H%x1f%ce%x1f%B', tip, '--', `:(literal)${file}`]);
+      const [sha, committer, body] = r.stdout.split('\x1f');
+      const proposed = body === undefined ? [] : parseTrailers(body);
+      const last = sha ? { sha, byKubeLatch: committer === this.author.email && proposed.length > 0, proposed } : undefined;
+      cache.set(file, last);
+      return last;
+    });
+  }
+
+  /** What a PR closed unmerged proposed, read from its head commit (see proposedAt). */
+  closedProposal(ended: EndedProposal): Promise<Change[]> {
+    return this.exclusive(() => this.proposedAt(ended));
+  }
+
+  /**
    * Push mode: sync, apply the changes, and when a file changed commit once and push to the branch.
    * A non-fast-forward push refetches, resets and redoes the edits, with backoff. Throws GitError when
    * the remote is unreachable (retryable: call again later) or the retries run out.
@@ -194,12 +233,14 @@ export class GitRepo {
         const written = outcomes.filter((x) => x.status === 'written');
         if (files.length === 0 || written.length === 0) return { status: 'unchanged', outcomes, attempts: attempt - 1 };
         const message = commitMessage(written);
-        const commit = await this.commit(files, renderMessage(message));
+        // The trailers let a restarted watcher tell its own latch in git from a human's (lastCommitTo).
+        const commit = await this.commit(files, renderMessage(message, written.map((x) => x.change)));
         await this.opts.beforePush?.(attempt);
         if (o.mayPush && !o.mayPush()) return { status: 'not-leader', outcomes, attempts: attempt - 1 };
         const r = await this.git(['push', '--porcelain', 'origin', `HEAD:refs/heads/${this.branch}`], true);
         if (r.code === 0) {
           landed();
+          this.baseTip = commit;
           this.log?.info({ commit, branch: this.branch, attempts: attempt, changes: written.length }, message.title);
           return { status: 'pushed', commit, message, outcomes, attempts: attempt };
         }
@@ -483,8 +524,10 @@ export class GitRepo {
   }
 
   /** Hard-resets the work tree to the last fetched tip of the tracked branch and updates the index. */
-  private resetUnlocked(): Promise<SyncResult> {
-    return this.moveTo(['checkout', '-q', '-f', '-B', this.branch, `refs/remotes/origin/${this.branch}`]);
+  private async resetUnlocked(): Promise<SyncResult> {
+    const r = await this.moveTo(['checkout', '-q', '-f', '-B', this.branch, `refs/remotes/origin/${this.branch}`]);
+    this.baseTip = r.head;
+    return r;
   }
 
   /** Checks out `rev` detached (a PR branch tip) and updates the index; the next reset goes back. */

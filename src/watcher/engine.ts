@@ -107,6 +107,8 @@ export class Engine {
 
   /** the last value this engine wrote per workload: git showing it is our edit, not a human's */
   private readonly written = new Map<string, number>();
+  /** the last value this engine marked per workload: a sync marks each (workload, L) once at most */
+  private readonly marked = new Map<string, number>();
 
   private ready = false;
   private running = false;
@@ -140,6 +142,8 @@ export class Engine {
     this.leadership.onChange((leader) => {
       this.metrics.leader.set(leader ? 1 : 0);
       if (leader) this.scheduleFlush();
+      // A fresh leader has nothing pending: the markers a crashed one owed follow from git.
+      if (leader && this.running && this.ready) void this.withGit(() => this.markFromGit());
     });
     this.metrics.leader.set(this.leadership.isLeader() ? 1 : 0);
   }
@@ -162,6 +166,7 @@ export class Engine {
     for (const t of this.tracked.values()) this.disarm(t);
     await this.writing;
     await this.refreshing;
+    await this.gitLock;
   }
 
   private withGit<T>(fn: () => Promise<T>): Promise<T> {
@@ -197,6 +202,7 @@ export class Engine {
     this.setProblem(t, undefined, undefined);
     this.tracked.delete(key);
     this.written.delete(key);
+    this.marked.delete(key);
     this.reevaluate(this.claims.claim(key, undefined));
   }
 
@@ -476,17 +482,25 @@ export class Engine {
 
   private async flush(): Promise<void> {
     if (this.pending.size === 0 || !this.leadership.isLeader()) return;
-    await this.withGit(() => this.flushLocked());
+    await this.withGit(async () => {
+      if (await this.flushLocked()) await this.markFromGit();
+    });
   }
 
-  private async flushLocked(): Promise<void> {
+  /** Refreshes git and writes the batch; false when git could not even be fetched. */
+  private async flushLocked(): Promise<boolean> {
     try {
       await this.git.refresh();
     } catch (err) {
       this.writeFailed('git fetch failed', err);
-      return;
+      return false;
     }
     this.ready = true;
+    await this.writeBatch();
+    return true;
+  }
+
+  private async writeBatch(): Promise<void> {
 
     // Revalidate against what the remote holds now.
     const batch: DueLatch[] = [];
@@ -578,7 +592,9 @@ export class Engine {
     await Promise.all(
       written.map((l) => {
         const t = this.tracked.get(refKey(l.ref));
-        return t ? marker.mark(eventTarget(t.obs), l.to) : Promise.resolve();
+        if (!t) return Promise.resolve();
+        this.marked.set(refKey(l.ref), l.to);
+        return marker.mark(eventTarget(t.obs), l.to);
       }),
     );
   }
@@ -590,9 +606,57 @@ export class Engine {
   private async markHeld(key: string, to: number): Promise<void> {
     const t = this.tracked.get(key);
     if (!this.marker || !t) return;
-    const ann = t.obs.annotations;
-    if (ann[ANNOTATIONS.latched] === String(to) || ann[ANNOTATIONS.declared] === String(to)) return;
+    if (shows(t.obs, to)) return;
+    this.marked.set(key, to);
     await this.marker.mark(eventTarget(t.obs), to);
+  }
+
+  /**
+   * After a sync, with nothing pending (a restart, a fresh leader, a crash between push and mark): a
+   * workload whose git value L is neither its marker nor its declared value is marked L, but only when L
+   * is kube-latch's own latch (the newest commit to its file is ours and proposes exactly L for it). A
+   * human's edit is never marked: the webhook must apply it, not keep live. Once per (workload, L); git is
+   * asked once per file, and only about workloads whose annotations disagree with it.
+   */
+  private async markFromGit(): Promise<void> {
+    const git = this.git;
+    if (!this.marker || !git.ownLatches || !this.leadership.isLeader()) return;
+    const byFile = new Map<string, { key: string; to: number }[]>();
+    for (const [key, t] of this.tracked) {
+      if (t.problem) continue;
+      const loc = this.lookup(t.obs);
+      if (!loc.found || loc.declared === null || this.marked.get(key) === loc.declared || shows(t.obs, loc.declared)) continue;
+      byFile.set(loc.file, [...(byFile.get(loc.file) ?? []), { key, to: loc.declared }]);
+    }
+    for (const [file, wanted] of byFile) {
+      let own: readonly { ref: WorkloadRef; to: number }[];
+      try {
+        own = await git.ownLatches(file);
+      } catch (err) {
+        this.log.warn({ file, err: (err as Error).message }, 'cannot read the last commit of the file; its markers wait for the next sync');
+        continue;
+      }
+      for (const w of wanted) {
+        if (!own.some((o) => refKey(o.ref) === w.key && o.to === w.to) || !this.leadership.isLeader()) continue;
+        this.log.info({ workload: w.key, value: w.to }, 'git holds our latch unmarked; marking it');
+        await this.markHeld(w.key, w.to);
+      }
+    }
+  }
+
+  /**
+   * pr mode, on the refresh cadence: the cluster's PR closed unmerged while nothing falls due would keep
+   * its markers until the next write; the provider is asked here instead, while some workload shows one.
+   */
+  private async unmarkClosed(): Promise<void> {
+    const git = this.git;
+    if (!this.marker || !git.withdrawn || !this.leadership.isLeader()) return;
+    if (![...this.tracked.values()].some((t) => t.obs.annotations[ANNOTATIONS.latched] !== undefined)) return;
+    try {
+      await this.unmarkWithdrawn(await git.withdrawn());
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'cannot read how the last PR ended; its markers wait for the next refresh');
+    }
   }
 
   /** A proposal closed unmerged: the markers that still show its values are removed. */
@@ -601,8 +665,11 @@ export class Engine {
     const marker = this.marker;
     await Promise.all(
       withdrawn.map((w) => {
-        const t = this.tracked.get(refKey(w.ref));
-        return t && t.obs.annotations[ANNOTATIONS.latched] === String(w.to) ? marker.unmark(eventTarget(t.obs)) : Promise.resolve();
+        const key = refKey(w.ref);
+        const t = this.tracked.get(key);
+        if (!t || t.obs.annotations[ANNOTATIONS.latched] !== String(w.to)) return Promise.resolve();
+        if (this.marked.get(key) === w.to) this.marked.delete(key);
+        return marker.unmark(eventTarget(t.obs));
       }),
     );
   }
@@ -650,6 +717,10 @@ export class Engine {
         this.refreshFailures = 0;
         this.ready = true;
         this.evaluateAll();
+        await this.withGit(async () => {
+          await this.unmarkClosed();
+          await this.markFromGit();
+        });
       } catch (err) {
         delay = Math.min(this.cfg.retryBaseMs * 2 ** this.refreshFailures, this.cfg.retryMaxMs, this.cfg.refreshMs);
         this.refreshFailures++;
@@ -679,6 +750,11 @@ function hpaTargetKey(namespace: string, apiVersion: string, kind: string, name:
 function groupOf(apiVersion: string): string {
   const i = apiVersion.indexOf('/');
   return i < 0 ? '' : apiVersion.slice(0, i);
+}
+
+/** The workload already shows L as its marker, or as declared by an apply (git caught up). */
+function shows(obs: WorkloadObservation, l: number): boolean {
+  return obs.annotations[ANNOTATIONS.latched] === String(l) || obs.annotations[ANNOTATIONS.declared] === String(l);
 }
 
 function eventTarget(obs: WorkloadObservation): EventTarget {

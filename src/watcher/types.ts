@@ -142,6 +142,17 @@ export interface GitState {
    * resolves ok, lookup() reflects the written values. Never rejects: failures are a result.
    */
   write(latches: readonly DueLatch[], opts: WriteOptions): Promise<WriteResult>;
+  /**
+   * The newest commit of the tracked branch that touched `file`, when kube-latch wrote it: the replicas
+   * values its trailers propose; [] when someone else wrote it. Lets a restarted watcher mark its own
+   * latch that git holds unmarked, and never a human's edit. Cheap to call again: cached per file and tip.
+   */
+  ownLatches?(file: string): Promise<readonly { readonly ref: WorkloadRef; readonly to: number }[]>;
+  /**
+   * pr mode: the values of the cluster's PR when its last PR was closed unmerged (none while one is
+   * open), but not those the base now holds. Asks the provider: call it on the refresh cadence.
+   */
+  withdrawn?(): Promise<readonly { readonly ref: WorkloadRef; readonly to: number }[]>;
 }
 
 /** Leadership as the engine sees it. */

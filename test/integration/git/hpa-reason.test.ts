@@ -36,7 +36,7 @@ describe('latch commit body records why it latched (push mode, real remote)', ()
     assert.ok(r.ok);
     const [head] = await log(bare);
     assert.equal(head!.subject, 'kube-latch: 2 workloads relatched');
-    assert.deepEqual(head!.body.split('\n').sort(), [
+    assert.deepEqual(head!.body.split('\n\n')[0]!.split('\n').sort(), [
       'prod/Deployment/api: live 5, old band 1-4, new 5 (was 2) at apps/api.yaml:4',
       'prod/Deployment/web: live 48, old band 10-40, new 50 (was 20) at apps/web.yaml:4; hpa web: cpu 92% / target 70%, desired 48',
     ]);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { ReplicasChange } from '../../../src/git/changes.ts';
 import { GitError } from '../../../src/git/exec.ts';
+import { parseTrailers } from '../../../src/git/message.ts';
 import { GitRepo, type GitRepoOptions } from '../../../src/git/repo.ts';
 import { log, makeRemote, otherWriterCommit, showFile, tmpDir } from './helpers/repos.ts';
 
@@ -51,11 +52,14 @@ describe('push mode on a local bare repo', () => {
     assert.equal(head!.sha, res.commit);
     assert.equal(head!.author, 'Latch Bot <bot@example.com>');
     assert.equal(head!.subject, 'kube-latch: 3 workloads relatched');
-    assert.deepEqual(head!.body.split('\n'), [
+    const [lines, trailers] = head!.body.split('\n\n');
+    assert.deepEqual(lines!.split('\n'), [
       'prod/Deployment/web: live 47, old band 10-40, new 50 (was 20) at apps/web.yaml:7',
       'prod/Deployment/api: live 5, old band 1-2, new 5 (was 1) at apps/api.yaml:5',
       'prod/Deployment/frontend: new 10 (was 4) at helm/values.yaml:2',
     ]);
+    // The trailers tell a restarted watcher that these values in git are kube-latch's own latches.
+    assert.deepEqual(parseTrailers(trailers!), [web(50), api(5), frontend(10)]);
     assert.equal(await showFile(bare, 'main', 'apps/web.yaml'), WEB.replace('replicas: 20', 'replicas: 50'));
     assert.equal(await showFile(bare, 'main', 'apps/api.yaml'), API.replace('spec:\r\n', 'spec:\r\n  replicas: 5\r\n'));
     assert.equal(await showFile(bare, 'main', 'helm/values.yaml'), VALUES.replace('replicaCount: 4', 'replicaCount: 10'));
@@ -65,6 +69,22 @@ describe('push mode on a local bare repo', () => {
     const repo = await open('w1');
     await repo.commitAndPush([web(50)]);
     assert.equal((await log(bare))[0]!.subject, 'kube-latch: prod/Deployment/web replicas 20 → 50');
+  });
+
+  it('lastCommitTo tells kube-latch’s own latch in git (committer and trailers) from another writer’s edit, per file', async () => {
+    const before = await open('w1');
+    await before.commitAndPush([web(50)]);
+    const restarted = await open('w2');
+    const own = await restarted.lastCommitTo('apps/web.yaml');
+    assert.equal(own?.byKubeLatch, true);
+    assert.deepEqual(own?.proposed, [web(50)]);
+    assert.equal((await restarted.lastCommitTo('apps/api.yaml'))?.byKubeLatch, false, 'the seed commit is not ours');
+    await otherWriterCommit(bare, { 'apps/web.yaml': WEB.replace('replicas: 20', 'replicas: 30') }, 'web: 30 by hand');
+    assert.equal((await restarted.lastCommitTo('apps/web.yaml'))?.byKubeLatch, true, 'until the next sync: the tip it read');
+    await restarted.sync();
+    const human = await restarted.lastCommitTo('apps/web.yaml');
+    assert.equal(human?.byKubeLatch, false);
+    assert.deepEqual(human?.proposed, []);
   });
 
   it('never commits a value already in git: no empty commit, and a restart in a fresh work dir commits nothing', async () => {

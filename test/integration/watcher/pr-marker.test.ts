@@ -4,7 +4,9 @@
 //   patch, no API update, however many settle-up periods pass;
 // - a push that reached the remote but whose answer was lost: the retry finds the value in git and
 //   sets the marker all the same;
-// - a PR closed unmerged: its markers are removed.
+// - a PR closed unmerged: its markers are removed, also while nothing falls due (the periodic refresh);
+// - a restart after a push whose mark was lost: the sync marks git's value, when kube-latch's own commit
+//   wrote it, and never a value a human put in git.
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -17,22 +19,33 @@ import { WatcherMetrics } from '../../../src/watcher/metrics.ts';
 import type { EventTarget, GitState, LatchMarker, WorkloadObservation } from '../../../src/watcher/types.ts';
 import { waitFor } from '../../e2e/helpers/cluster.ts';
 import { deployment, FakeEvents, FakeLeadership, silent } from '../../unit/watcher/fakes.ts';
-import { log, makeRemote, showFile, tmpDir } from '../git/helpers/repos.ts';
+import { log, makeRemote, otherWriterCommit, showFile, tmpDir } from '../git/helpers/repos.ts';
 import { startGitHubStub, type Stub } from '../git/helpers/pr-stubs.ts';
 import { makeTls } from '../git/helpers/tls.ts';
 
 const S = 1000;
 const TOKEN = 'api-token-0123456789';
 const LATCHED = 'kube-latch.io/latched';
+const DECLARED = 'kube-latch.io/declared';
 const webFile = (n: number) => `kind: Deployment\nmetadata: {name: web, namespace: prod}\nspec:\n  replicas: ${n}\n`;
 
 /** The real GitState, counting calls in progress so the test can wait for git between clock steps. */
 function tracked(state: GitState, fault?: { loseAnswer: number }): GitState & { busy: () => boolean; writes: number } {
   let busy = 0;
+  const during = async <T>(p: Promise<T>): Promise<T> => {
+    busy++;
+    try {
+      return await p;
+    } finally {
+      busy--;
+    }
+  };
   const g = {
     writes: 0,
     busy: () => busy > 0,
     lookup: (w: Parameters<GitState['lookup']>[0]) => state.lookup(w),
+    ownLatches: (file: string) => during(state.ownLatches!(file)),
+    ...(state.withdrawn ? { withdrawn: () => during(state.withdrawn!()) } : {}),
     async refresh() {
       busy++;
       try {
@@ -104,22 +117,46 @@ describe('watcher: the marker and the write count follow git and the open propos
     await cleanup();
   });
 
-  async function world(mode: 'push' | 'pr', fault?: { loseAnswer: number }) {
+  const AUTHOR = 'Latch Bot <bot@example.com>';
+
+  /** A watcher that pushed 20 → 50 and crashed before its marker patch: git holds its commit, nothing else. */
+  async function crashedAfterPush(bare: string, dir: string): Promise<void> {
+    const before = await openGitState({ url: `file://${bare}`, workDir: join(dir, 'crashed'), author: AUTHOR, mode: 'push' });
+    const location = before.lookup({ namespace: 'prod', kind: 'Deployment', name: 'web' });
+    assert.ok(location.found);
+    const r = await before.write(
+      [{ ref: { namespace: 'prod', kind: 'Deployment', name: 'web' }, live: 47, from: 20, band: { lo: 10, hi: 40 }, to: 50, direction: 'up', dueAt: 0, location }],
+      { mayPush: () => true },
+    );
+    assert.ok(r.ok && r.written.length === 1);
+  }
+
+  interface WorldOptions {
+    fault?: { loseAnswer: number };
+    /** the workload as the informer first shows it (default web, live 47, no annotations) */
+    live?: WorkloadObservation;
+    /** what happened to the remote before this watcher started */
+    before?: (bare: string, dir: string) => Promise<void>;
+  }
+
+  async function world(mode: 'push' | 'pr', o: WorldOptions | { loseAnswer: number } = {}) {
+    const { fault, live, before: prepare } = 'loseAnswer' in o ? { fault: o, live: undefined, before: undefined } : o;
     const dir = join(root, String(++n));
     const bare = await makeRemote(dir, { 'apps/web.yaml': webFile(20) });
+    await prepare?.(bare, dir);
     const tls = makeTls();
     const stub = await startGitHubStub(tls, TOKEN, 'acme', 'deploy', { bare });
     stubs.push(stub);
     const tokenFile = join(dir, 'token');
     await writeFile(tokenFile, TOKEN);
     const pullRequests = new GitHubPullRequests({ apiUrl: stub.apiUrl, tokenFile, ca: tls.ca, repo: 'acme/deploy' });
-    const base = { url: `file://${bare}`, workDir: join(dir, 'w'), author: 'Latch Bot <bot@example.com>' };
+    const base = { url: `file://${bare}`, workDir: join(dir, 'w'), author: AUTHOR };
     const state: RepoGitState = await openGitState(mode === 'pr' ? { ...base, mode, cluster: 'eu-1', pullRequests } : { ...base, mode });
     const g = tracked(state, fault);
     const clock = new ManualClock();
     const events = new FakeEvents();
     const metrics = new WatcherMetrics();
-    const marker = new MarkerOnLive(deployment('web', 47));
+    const marker = new MarkerOnLive(live ?? deployment('web', 47));
     const engine = new Engine(
       { settleUpMs: 60 * S, settleDownMs: 3600 * S, batchWindowMs: 10 * S, defaults: {}, refreshMs: 30 * S, retryBaseMs: 5 * S },
       { git: g, leadership: new FakeLeadership(true), events, metrics, marker, clock, logger: silent },
@@ -174,6 +211,49 @@ describe('watcher: the marker and the write count follow git and the open propos
     assert.deepEqual(w.marker.marks, [50]);
     assert.equal(w.stub.prs.length, 1, 'no second PR');
     assert.equal(w.events.events.filter((e) => e.reason === 'LatchWritten').length, 1);
+    await w.engine.stop();
+  });
+
+  it('pr mode, the PR is closed unmerged while nothing is due: the next refresh removes its marker, without any write', async () => {
+    const w = await world('pr');
+    await w.run(120 * S);
+    assert.deepEqual(w.marker.marks, [50]);
+    // Back in band before anyone reviews the PR: nothing falls due from here on.
+    w.marker.live = { ...w.marker.live, replicas: 20 };
+    await w.run(30 * S);
+    const writes = w.g.writes;
+    w.stub.end(w.stub.prs[0]!.number, 'closed');
+    await w.run(60 * S);
+    assert.equal(w.marker.live.annotations[LATCHED], undefined, 'the marker of the rejected proposal is gone');
+    assert.equal(w.marker.unmarks.length, 1);
+    assert.equal(w.g.writes, writes, 'no latch fell due, nothing was written');
+    await w.run(300 * S);
+    assert.equal(w.marker.unmarks.length, 1, 'removed once');
+    assert.deepEqual(w.marker.marks, [50]);
+    await w.engine.stop();
+  });
+
+  it('push mode, a restart after kube-latch pushed 20 → 50 and crashed before the mark: the first sync marks 50, once', async () => {
+    const w = await world('push', { before: crashedAfterPush, live: deployment('web', 50, { [DECLARED]: '20' }) });
+    await w.run(60 * S);
+    assert.deepEqual(w.marker.marks, [50]);
+    assert.equal(w.marker.live.annotations[LATCHED], '50');
+    assert.equal(w.g.writes, 0, 'git holds it: nothing to write');
+    await w.run(300 * S);
+    assert.deepEqual(w.marker.marks, [50], 'set once');
+    await w.engine.stop();
+  });
+
+  it('push mode, a human changed git after kube-latch’s push: the human’s value is not marked', async () => {
+    const human = async (bare: string, dir: string) => {
+      await crashedAfterPush(bare, dir);
+      await otherWriterCommit(bare, { 'apps/web.yaml': webFile(30) }, 'web: 30 by hand');
+    };
+    const w = await world('push', { before: human, live: deployment('web', 30, { [DECLARED]: '20' }) });
+    await w.run(300 * S);
+    assert.match(await showFile(w.bare, 'main', 'apps/web.yaml'), /replicas: 30/);
+    assert.deepEqual(w.marker.marks, []);
+    assert.equal(w.marker.live.annotations[LATCHED], undefined);
     await w.engine.stop();
   });
 });

@@ -33,6 +33,10 @@ export class FakeGit implements GitState {
   pushAttempts = 0;
   /** called inside write, before the push: lets a test change the world mid-write */
   beforePush: (() => void) | undefined;
+  /** file → the latches kube-latch's newest commit to it proposes; absent: someone else wrote it */
+  readonly own = new Map<string, { ref: WorkloadRef; to: number }[]>();
+  /** the files ownLatches was asked about, in order */
+  readonly ownAsked: string[] = [];
   private seq = 0;
 
   set(ref: WorkloadRef, value: number | null): void {
@@ -46,6 +50,11 @@ export class FakeGit implements GitState {
   async refresh(): Promise<void> {
     this.refreshes++;
     if (this.down) throw new Error('connect ECONNREFUSED 127.0.0.1:1');
+  }
+
+  async ownLatches(file: string): Promise<readonly { ref: WorkloadRef; to: number }[]> {
+    this.ownAsked.push(file);
+    return this.own.get(file) ?? [];
   }
 
   lookup(w: WorkloadRef & { source?: string }): Lookup {

@@ -107,3 +107,62 @@ test('marker: the removal patch sets the annotation to null (a JSON merge patch 
     metadata: { name: 'web', namespace: 'prod', annotations: { 'kube-latch.io/latched': null } },
   });
 });
+
+// After a restart nothing is pending: the sync itself marks a latch of kube-latch's own that git holds.
+const DECLARED = 'kube-latch.io/declared';
+
+test('marker: after a restart, git holding kube-latch’s own 50 (declared still 20, no marker) marks 50 at the next sync, once', async () => {
+  const r = await rig();
+  const web = deployment('web', 50, { [DECLARED]: '20' });
+  r.git.set(web.ref, 50);
+  r.git.own.set('prod/web.yaml', [{ ref: web.ref, to: 50 }]);
+  r.engine.upsertWorkload(web);
+  await r.clock.advance(60 * S);
+  assert.deepEqual(r.marker.marks.map((m) => m.latchPoint), [50]);
+  assert.equal(r.git.writes.length, 0, 'nothing to write: git holds it');
+  // The fake marker never shows the annotation on the workload: the engine itself patches only once.
+  await r.clock.advance(600 * S);
+  assert.deepEqual(r.marker.marks.map((m) => m.latchPoint), [50]);
+  assert.deepEqual(r.git.ownAsked, ['prod/web.yaml'], 'git is asked once, not at every sync');
+  await r.engine.stop();
+});
+
+test('marker: a value a human put in git is never marked from git (the newest commit to the file is not kube-latch’s)', async () => {
+  const r = await rig();
+  const web = deployment('web', 30, { [DECLARED]: '20' });
+  r.git.set(web.ref, 30);
+  r.git.own.set('prod/web.yaml', [{ ref: deployment('api', 1).ref, to: 30 }]); // ours, but for another workload
+  r.engine.upsertWorkload(web);
+  await r.clock.advance(300 * S);
+  assert.deepEqual(r.marker.marks, []);
+  await r.engine.stop();
+});
+
+test('marker: a workload that shows git’s value as declared or as its marker costs no look at git', async () => {
+  const shown: Record<string, string>[] = [{ [DECLARED]: '50' }, { 'kube-latch.io/latched': '50' }];
+  for (const ann of shown) {
+    const r = await rig();
+    const web = deployment('web', 50, ann);
+    r.git.set(web.ref, 50);
+    r.git.own.set('prod/web.yaml', [{ ref: web.ref, to: 50 }]);
+    r.engine.upsertWorkload(web);
+    await r.clock.advance(300 * S);
+    assert.deepEqual(r.marker.marks, [], JSON.stringify(ann));
+    assert.deepEqual(r.git.ownAsked, [], JSON.stringify(ann));
+    await r.engine.stop();
+  }
+});
+
+test('marker: a fresh standby marks git’s own latch when it takes the lease, not before', async () => {
+  const r = await rig(false);
+  const web = deployment('web', 50, { [DECLARED]: '20' });
+  r.git.set(web.ref, 50);
+  r.git.own.set('prod/web.yaml', [{ ref: web.ref, to: 50 }]);
+  r.engine.upsertWorkload(web);
+  await r.clock.advance(300 * S);
+  assert.equal(r.marker.marks.length, 0);
+  r.leadership.set(true);
+  await r.clock.advance(0);
+  assert.deepEqual(r.marker.marks.map((m) => m.latchPoint), [50]);
+  await r.engine.stop();
+});
