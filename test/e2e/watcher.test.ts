@@ -167,7 +167,10 @@ test('a move out of band through /scale is pushed within settle-up + batch-windo
     tip = commit.sha;
     const [last] = await commits(s.remote, 1);
     assert.equal(last!.subject, `kube-latch: ${s.ns}/Deployment/web replicas ${m.from} → ${m.to}`);
-    assert.equal(last!.body, `${s.ns}/Deployment/web: live ${m.live}, old band ${m.band}, new ${m.to} (was ${m.from}) at apps/web.yaml:11`);
+    // the description line, then the trailer that tells a restarted watcher this latch is its own
+    const [described, trailers] = last!.body.split('\n\n');
+    assert.equal(described, `${s.ns}/Deployment/web: live ${m.live}, old band ${m.band}, new ${m.to} (was ${m.from}) at apps/web.yaml:11`);
+    assert.match(trailers ?? '', new RegExp(`^Kube-Latch-Change: \\{"t":"replicas","ns":"${s.ns}","kind":"Deployment","name":"web","value":${m.to}[,}]`));
     assert.equal(`${last!.author} <${last!.email}>`, 'watcher <watcher@example.invalid>');
     assert.equal(await show(s.remote, 'apps/web.yaml'), manifest({ name: 'web', replicas: m.to, namespace: s.ns }), 'only the number changed');
     // Settle is a lower bound too: the latch never lands before the live count has held for settle-up.
