@@ -11,20 +11,15 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { commits, createRemote, head, pushFiles, show, type Remote } from '../../src/demo/git.ts';
-import { startWatcherChild, type WatcherChild } from '../../src/demo/watcher.ts';
+import { commits, createRemote, head, pushFiles } from '../../src/demo/git.ts';
 import { FLUX_NAMESPACE } from '../../src/devcluster/tools/flux.ts';
-import { USAGE_CPU_ANNOTATION } from '../../src/devcluster/tools/metrics.ts';
 import { startCluster, waitFor, type TestCluster } from './helpers/cluster.ts';
-import { watchReplicaWrites, type ReplicaWrites } from './helpers/replica-writes.ts';
-import { DECLARED, ENABLED_LABEL, registerWebhook, startLocalWebhook, type LocalWebhook, type Registration } from './helpers/webhook.ts';
+import { HPA_MANAGER, loopHarness, manifests, type App, type LoopHarness } from './helpers/loop.ts';
+import type { ReplicaWrites } from './helpers/replica-writes.ts';
+import { registerWebhook, startLocalWebhook, type LocalWebhook, type Registration } from './helpers/webhook.ts';
 
 const SUITE_LABEL = { 'kube-latch-e2e': 'real-flux' };
-/** the HPA controller's own write through /scale */
-const HPA_MANAGER = 'kube-controller-manager/scale';
 const FLUX_MANAGER = 'kustomize-controller';
-/** CPU request per pod and the HPA's target: 50% of 100m, so a total load of L millicores wants ceil(L/50) pods */
-const PER_POD_TARGET_M = 50;
 /** how long scenario 1 runs: at least 3 minutes in npm test, 30 in the soak (npm run soak:loop) */
 const RUN_SECONDS = Number(process.env['LOOP_SECONDS'] ?? 185);
 
@@ -34,70 +29,25 @@ let reg: Registration | undefined;
 const tmp = mkdtempSync(join(tmpdir(), 'kube-latch-e2e-flux-'));
 /** where the flux extra's git http-backend serves bare repositories from (set once the cluster is up) */
 let projects = '';
-const recorders: ReplicaWrites[] = [];
-const watchers: WatcherChild[] = [];
-const loads: Load[] = [];
+let loop: LoopHarness;
 
 before(async () => {
   c = await startCluster({ nodes: 1, with: ['metrics', 'flux'] });
   projects = join(c.dir, 'git');
   mkdirSync(projects, { recursive: true });
+  loop = loopHarness(c, tmp);
   wh = await startLocalWebhook({ cluster: c });
   const probeNamespace = await c.namespace('flux-probe', SUITE_LABEL);
   reg = await registerWebhook(c, { url: wh.url, caBundle: wh.caPem, name: 'kube-latch-real-flux', namespaceSelector: { matchLabels: SUITE_LABEL }, probeNamespace });
 });
 
 after(async () => {
-  for (const l of loads) await l.stop();
-  for (const r of recorders) r.stop();
-  await Promise.all(watchers.map((w) => w.stop('SIGKILL')));
+  await loop?.stop();
   await reg?.remove().catch(() => {});
   await wh?.stop();
   await c?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });
-
-interface App {
-  name: string;
-  ns: string;
-  remote: Remote;
-}
-
-function manifests(name: string, o: { replicas: number; optIn: boolean; min: number; max: number }): string {
-  return `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: ${name}
-  labels:
-    app: ${name}
-${o.optIn ? `    ${ENABLED_LABEL}: "true"\n` : ''}spec:
-  replicas: ${o.replicas}
-  selector:
-    matchLabels: {app: ${name}}
-  template:
-    metadata:
-      labels: {app: ${name}}
-    spec:
-      containers:
-        - name: app
-          image: example.invalid/${name}:1
-          resources: {requests: {cpu: 100m}}
----
-apiVersion: autoscaling/v2
-kind: HorizontalPodAutoscaler
-metadata:
-  name: ${name}
-spec:
-  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: ${name}}
-  minReplicas: ${o.min}
-  maxReplicas: ${o.max}
-  metrics:
-    - type: Resource
-      resource: {name: cpu, target: {type: Utilization, averageUtilization: 50}}
-  behavior:
-    scaleDown: {stabilizationWindowSeconds: 0}
-`;
-}
 
 /** A namespace, a remote served over smart HTTP holding apps/NAME.yaml, its GitRepository and a Kustomization (SSA, force, 10 s). */
 async function kustomization(name: string, o: { replicas: number; optIn: boolean; min: number; max: number }): Promise<App> {
@@ -180,66 +130,13 @@ function applies(app: App): Applies {
   return out;
 }
 
-interface Load {
-  /** total CPU millicores spread over the Deployment's pods (the HPA then wants ceil(total/50) pods) */
-  set(totalMilli: number): void;
-  stop(): Promise<void>;
-}
-
-/** Keeps every pod's kwok usage annotation at total/pods, re-spreading it as pods come and go. */
-function load(app: App, totalMilli: number): Load {
-  let total = totalMilli;
-  let stopped = false;
-  const loop = (async () => {
-    while (!stopped) {
-      const pods = (await c.getJson(['-n', app.ns, 'pods', '-l', `app=${app.name}`]).catch(() => ({ items: [] }))).items
-        .filter((p: { metadata: { deletionTimestamp?: string } }) => !p.metadata.deletionTimestamp);
-      if (pods.length > 0) {
-        const each = `${Math.ceil(total / pods.length)}m`;
-        await c.kubectl(['annotate', '-n', app.ns, '--overwrite', ...pods.map((p: { metadata: { name: string } }) => `pod/${p.metadata.name}`), `${USAGE_CPU_ANNOTATION}=${each}`], { allowFail: true });
-      }
-      await new Promise((r) => setTimeout(r, 2000));
-    }
-  })();
-  const l: Load = {
-    set: (t) => void (total = t),
-    async stop() {
-      stopped = true;
-      await loop;
-    },
-  };
-  loads.push(l);
-  return l;
-}
-
-async function record(app: App): Promise<ReplicaWrites> {
-  await waitFor(`Flux to create ${app.ns}/${app.name}`, async () => (await c.kubectl(['get', '-n', app.ns, 'deployment', app.name], { allowFail: true })).code === 0, { timeoutMs: 90_000, intervalMs: 500 });
-  const r = await watchReplicaWrites(c.kubeconfig, app.ns, app.name);
-  recorders.push(r);
-  return r;
-}
-
-/** The watcher for one app's remote: settle-up 2 s, settle-down 5 s, batch window 1 s; resolves once ready. */
-async function watcher(app: App): Promise<void> {
-  const w = await startWatcherChild(
-    ['--kubeconfig', c.kubeconfig, '--repo', app.remote.url, '--work-dir', join(tmp, `work-${app.ns}`), '--settle-up', '2', '--settle-down', '5',
-      '--batch-window', '1', '--lease-namespace', app.ns, '--author', 'kube-latch <watcher@example.invalid>'],
-    { name: 'watcher', logFile: join(c.dir, 'logs', `watcher-${app.ns}.log`) },
-  );
-  watchers.push(w);
-  await w.ready();
-}
-
-const gitReplicas = async (app: App): Promise<number> => Number(/\n  replicas: (\d+)\n/.exec(await show(app.remote, `apps/${app.name}.yaml`))?.[1]);
-const declared = async (app: App): Promise<string | undefined> => (await c.getJson(['-n', app.ns, 'deployment', app.name])).metadata.annotations?.[DECLARED];
-
 test('Flux Kustomization (SSA, force, 10 s) + a real HPA on kwok CPU: only the HPA changes replicas, Ready with no drift inside the band, the watcher’s commits are pulled and applied, declared follows git', async () => {
   const t0 = Date.now();
   const app = await kustomization('web', { replicas: 4, optIn: true, min: 2, max: 20 });
-  const rec = await record(app);
+  const rec = await loop.record(app);
   await appliedAtHead(app);
-  const cpu = load(app, 190);
-  await watcher(app);
+  const cpu = loop.load(app, 190);
+  await loop.watcher(app);
   const samples: Record<string, number> = {};
   const hold = async (what: string, seconds: number): Promise<void> => {
     const seen = await readyOver(app, seconds);
@@ -253,14 +150,14 @@ test('Flux Kustomization (SSA, force, 10 s) + a real HPA on kwok CPU: only the H
   };
   const latched = async (from: string, to: number[]): Promise<string> => {
     const tip = await waitFor(`the watcher's commit after ${from.slice(0, 7)}`, async () => ((await head(app.remote)) !== from ? head(app.remote) : undefined), { timeoutMs: 90_000, intervalMs: 200 });
-    const n = await gitReplicas(app);
+    const n = await loop.gitReplicas(app);
     assert.ok(to.includes(n), `git declares ${n}, expected one of ${to.join(', ')}`);
     await appliedAtHead(app);
-    assert.equal(await declared(app), String(n), 'declared follows git');
+    assert.equal(await loop.declared(app), String(n), 'declared follows git');
     return tip;
   };
   let tip = await head(app.remote);
-  assert.equal(await declared(app), '4');
+  assert.equal(await loop.declared(app), '4');
 
   // Inside band(4) = 2-8: the HPA moves to 6; Flux reconciles every 10 s and finds nothing to change.
   await move(290, 6);
@@ -299,11 +196,11 @@ test('Flux Kustomization (SSA, force, 10 s) + a real HPA on kwok CPU: only the H
 test('flux2#1842: a reconcile resets the HPA’s replicas to git’s value without kube-latch; with it, none', async () => {
   const o = { replicas: 4, min: 2, max: 10 };
   const [bare, latched] = await Promise.all([kustomization('reset-bare', { ...o, optIn: false }), kustomization('reset-latched', { ...o, optIn: true })]);
-  const [rBare, rLatched] = await Promise.all([record(bare), record(latched)]);
+  const [rBare, rLatched] = await Promise.all([loop.record(bare, 'Flux'), loop.record(latched, 'Flux')]);
   await Promise.all([appliedAtHead(bare), appliedAtHead(latched)]);
   // Load wanting 6 pods on each, against git's 4.
-  load(bare, 290);
-  load(latched, 290);
+  loop.load(bare, 290);
+  loop.load(latched, 290);
   await waitFor('the HPA to raise the latched one to 6', () => rLatched.current() === 6, { timeoutMs: 120_000, intervalMs: 200 });
   const WINDOW = 60_000;
   const t = Date.now();
@@ -325,18 +222,18 @@ test('flux2#1842: a reconcile resets the HPA’s replicas to git’s value witho
 test('flux2#2514: `flux resume` after the HPA moved drops 3 → 1 without kube-latch; with it, the watcher latched git while suspended and the resume keeps 3', async () => {
   const o = { replicas: 1, min: 1, max: 10 };
   const [bare, latched] = await Promise.all([kustomization('resume-bare', { ...o, optIn: false }), kustomization('resume-latched', { ...o, optIn: true })]);
-  const [rBare, rLatched] = await Promise.all([record(bare), record(latched)]);
+  const [rBare, rLatched] = await Promise.all([loop.record(bare, 'Flux'), loop.record(latched, 'Flux')]);
   await Promise.all([appliedAtHead(bare), appliedAtHead(latched)]);
-  await watcher(latched);
+  await loop.watcher(latched);
   // `flux suspend kustomization`: spec.suspend, as the CLI sets it.
   const suspend = (app: App, on: boolean) => c.kubectl(['patch', '-n', FLUX_NAMESPACE, 'kustomization', app.ns, '--type=merge', '-p', JSON.stringify({ spec: { suspend: on } })]);
   await Promise.all([suspend(bare, true), suspend(latched, true)]);
   // Load wanting 3 pods on each while Flux is suspended.
-  load(bare, 140);
-  load(latched, 140);
+  loop.load(bare, 140);
+  loop.load(latched, 140);
   await Promise.all([rBare, rLatched].map((r) => waitFor('the HPA to raise replicas to 3', () => r.current() === 3, { timeoutMs: 120_000, intervalMs: 200 })));
-  const tip = await waitFor('the watcher to latch git while Flux is suspended', async () => ((await gitReplicas(latched)) !== 1 ? head(latched.remote) : undefined), { timeoutMs: 90_000, intervalMs: 500 });
-  const latchedTo = await gitReplicas(latched);
+  const tip = await waitFor('the watcher to latch git while Flux is suspended', async () => ((await loop.gitReplicas(latched)) !== 1 ? head(latched.remote) : undefined), { timeoutMs: 90_000, intervalMs: 500 });
+  const latchedTo = await loop.gitReplicas(latched);
   // `flux resume kustomization`: suspend off and a reconcile requested at once.
   const resumedAt = Date.now();
   await Promise.all([suspend(bare, false), suspend(latched, false)]);
@@ -362,10 +259,10 @@ test('kubernetes#25238: removing replicas from git drops 4 → 1 without kube-la
   // tolerance), so the HPA never writes and kustomize-controller is the only owner of spec.replicas.
   const o = { replicas: 4, min: 2, max: 10 };
   const [bare, latched] = await Promise.all([kustomization('drop-bare', { ...o, optIn: false }), kustomization('drop-latched', { ...o, optIn: true })]);
-  const [rBare, rLatched] = await Promise.all([record(bare), record(latched)]);
+  const [rBare, rLatched] = await Promise.all([loop.record(bare, 'Flux'), loop.record(latched, 'Flux')]);
   await Promise.all([appliedAtHead(bare), appliedAtHead(latched)]);
-  load(bare, 190);
-  load(latched, 190);
+  loop.load(bare, 190);
+  loop.load(latched, 190);
   // The commit that stops declaring replicas (a chart or overlay that leaves it to the HPA).
   const droppedAt = Date.now();
   await Promise.all(
@@ -385,6 +282,6 @@ test('kubernetes#25238: removing replicas from git drops 4 → 1 without kube-la
   // After: nobody changed replicas; the memory still says 4.
   assert.deepEqual(rLatched.writes, []);
   assert.equal(rLatched.current(), 4);
-  assert.equal(await declared(latched), '4');
+  assert.equal(await loop.declared(latched), '4');
   assert.equal((await ks(latched)).ready, 'True');
 });

@@ -3,11 +3,12 @@
 // apiserver and nodes are up. New extras register here.
 import type { ApiCredentials } from '../api.ts';
 import { runBuildScript } from '../toolchain.ts';
+import { argocdExtra } from './argocd.ts';
 import { fluxExtra } from './flux.ts';
 import { metricsExtra } from './metrics.ts';
 
-export type ExtraName = 'metrics' | 'flux';
-export const EXTRA_NAMES: readonly ExtraName[] = ['metrics', 'flux'];
+export type ExtraName = 'metrics' | 'flux' | 'argocd';
+export const EXTRA_NAMES: readonly ExtraName[] = ['metrics', 'flux', 'argocd'];
 
 /** What an extra may use while it starts. */
 export interface ExtraContext {
@@ -32,7 +33,7 @@ export interface Extra {
   start(ctx: ExtraContext): Promise<void>;
 }
 
-const FACTORIES: Record<ExtraName, () => Extra> = { metrics: metricsExtra, flux: fluxExtra };
+const FACTORIES: Record<ExtraName, () => Extra> = { metrics: metricsExtra, flux: fluxExtra, argocd: () => argocdExtra() };
 
 /** `--with` text: comma-separated names; throws one clear line on an unknown name. */
 export function parseExtras(text: string): ExtraName[] {

@@ -1,15 +1,14 @@
 // Flux's controllers out of cluster (source-controller and kustomize-controller, each with
 // KUBECONFIG: they take no --kubeconfig flag), their CRDs, and a smart-HTTP git server on loopback for
-// GitRepository URLs (http://127.0.0.1:P/<repo>.git, bare repositories under DIR/git).
+// GitRepository URLs (http://127.0.0.1:P/<repo>.git, bare repositories under DIR/git; git-http.ts).
 import { execFile } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
-import { get } from 'node:http';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { call } from '../api.ts';
+import { call, httpOk } from '../api.ts';
 import { freePort } from '../processes.ts';
 import type { Extra } from './extras.ts';
+import { ensureGitHttp } from './git-http.ts';
 
 export const FLUX_NAMESPACE = 'flux-system';
 const CONTROLLERS = ['source-controller', 'kustomize-controller'] as const;
@@ -17,7 +16,6 @@ const run = promisify(execFile);
 
 export function fluxExtra(): Extra {
   let dirs: Record<string, string> = {};
-  let gitPort = 0;
   let storagePort = 0;
   const health: Record<string, number> = {};
   const metrics: Record<string, number> = {};
@@ -25,7 +23,6 @@ export function fluxExtra(): Extra {
     tools: CONTROLLERS,
     async plan(toolDirs) {
       dirs = toolDirs;
-      gitPort = await freePort();
       storagePort = await freePort();
       for (const c of CONTROLLERS) {
         health[c] = await freePort();
@@ -34,12 +31,7 @@ export function fluxExtra(): Extra {
       return { kwokArgs: [] };
     },
     async start(ctx) {
-      const gitRoot = join(ctx.dir, 'git');
-      mkdirSync(gitRoot, { recursive: true });
-      // The daemon's own extension: .ts from the source tree, .js from dist.
-      const daemon = fileURLToPath(new URL(`./git-http-daemon${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
-      ctx.launch('git-http', process.execPath, [daemon, gitRoot, String(gitPort)]);
-      ctx.endpoints['git'] = `http://127.0.0.1:${gitPort}`;
+      await ensureGitHttp(ctx);
 
       const ns = await call(ctx.creds, 'POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: FLUX_NAMESPACE } });
       if (ns.status !== 201 && ns.status !== 409) throw new Error(`creating namespace ${FLUX_NAMESPACE}: HTTP ${ns.status}`);
@@ -72,15 +64,4 @@ export function fluxExtra(): Extra {
       ctx.progress(`dev-cluster: flux controllers ready; git at ${ctx.endpoints['git']}`);
     },
   };
-}
-
-function httpOk(url: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = get(url, { timeout: 1000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(false));
-  });
 }

@@ -11,7 +11,8 @@ const cases: Array<[string, string[] | RegExp]> = [
   ['flux,metrics', ['flux', 'metrics']],
   [' metrics , flux ,', ['metrics', 'flux']],
   ['flux,flux', ['flux']],
-  ['argocd', /^unknown extra "argocd" \(known: metrics, flux\)$/],
+  ['argocd,flux', ['argocd', 'flux']],
+  ['helm', /^unknown extra "helm" \(known: metrics, flux, argocd\)$/],
   ['metrics,Flux', /^unknown extra "Flux"/],
 ];
 
