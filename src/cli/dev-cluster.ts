@@ -12,13 +12,13 @@ const upFlags: FlagSpec[] = [
 ];
 const downFlags: FlagSpec[] = [{ name: 'dir', type: 'string', arg: 'DIR', help: 'the folder given to `up`' }];
 
-const USAGE = 'kube-latch dev-cluster up --dir DIR [--nodes N] [--with metrics,flux,argocd] | kube-latch dev-cluster down --dir DIR';
+const USAGE = 'kube-latch dev-cluster up --dir DIR [--nodes N] [--with metrics,flux,helm-controller,argocd] | kube-latch dev-cluster down --dir DIR';
 
 export async function run(argv: string[]): Promise<number> {
   const [action, ...rest] = argv;
   if (action === '--help' || action === '-h' || action === 'help') {
     process.stdout.write(
-      helpText('kube-latch dev-cluster up --dir DIR [--nodes N] [--with metrics,flux,argocd]', 'Starts a local control plane, or returns the one already running in DIR. Prints {"kubeconfig","bin","server"} as one JSON line.', upFlags) +
+      helpText('kube-latch dev-cluster up --dir DIR [--nodes N] [--with metrics,flux,helm-controller,argocd]', 'Starts a local control plane, or returns the one already running in DIR. Prints {"kubeconfig","bin","server"} as one JSON line.', upFlags) +
         '\n' +
         helpText('kube-latch dev-cluster down --dir DIR', 'Stops every process that `up` started in DIR and removes its state (logs stay).', downFlags),
     );
@@ -51,7 +51,7 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 function help(action: 'up' | 'down', specs: FlagSpec[]): number {
-  const usage = action === 'up' ? 'kube-latch dev-cluster up --dir DIR [--nodes N] [--with metrics,flux,argocd]' : 'kube-latch dev-cluster down --dir DIR';
+  const usage = action === 'up' ? 'kube-latch dev-cluster up --dir DIR [--nodes N] [--with metrics,flux,helm-controller,argocd]' : 'kube-latch dev-cluster down --dir DIR';
   const summary = action === 'up' ? 'Starts a local control plane in DIR (or returns the running one).' : 'Stops the control plane running in DIR.';
   process.stdout.write(helpText(usage, summary, specs));
   return 0;

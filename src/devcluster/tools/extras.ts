@@ -7,8 +7,8 @@ import { argocdExtra } from './argocd.ts';
 import { fluxExtra } from './flux.ts';
 import { metricsExtra } from './metrics.ts';
 
-export type ExtraName = 'metrics' | 'flux' | 'argocd';
-export const EXTRA_NAMES: readonly ExtraName[] = ['metrics', 'flux', 'argocd'];
+export type ExtraName = 'metrics' | 'flux' | 'helm-controller' | 'argocd';
+export const EXTRA_NAMES: readonly ExtraName[] = ['metrics', 'flux', 'helm-controller', 'argocd'];
 
 /** What an extra may use while it starts. */
 export interface ExtraContext {
@@ -33,7 +33,12 @@ export interface Extra {
   start(ctx: ExtraContext): Promise<void>;
 }
 
-const FACTORIES: Record<ExtraName, () => Extra> = { metrics: metricsExtra, flux: fluxExtra, argocd: () => argocdExtra() };
+const FACTORIES: Record<Exclude<ExtraName, 'helm-controller'>, (names: readonly ExtraName[]) => Extra> = {
+  metrics: metricsExtra,
+  // helm-controller runs beside Flux's other controllers: it needs source-controller's chart artifacts
+  flux: (names) => fluxExtra({ helm: names.includes('helm-controller') }),
+  argocd: () => argocdExtra(),
+};
 
 /** `--with` text: comma-separated names; throws one clear line on an unknown name. */
 export function parseExtras(text: string): ExtraName[] {
@@ -51,7 +56,9 @@ export interface PlannedExtras {
 
 /** Builds (or finds cached) the tools the extras need and plans them, in the order named. */
 export async function planExtras(names: readonly ExtraName[], progress: (l: string) => void): Promise<PlannedExtras> {
-  const extras = names.map((n) => FACTORIES[n]());
+  // `helm-controller` is part of the flux extra (it implies flux).
+  const factories = [...new Set(names.map((n) => (n === 'helm-controller' ? 'flux' : n)))];
+  const extras = factories.map((n) => FACTORIES[n](names));
   const tools = [...new Set(extras.flatMap((e) => e.tools))];
   const toolDirs: Record<string, string> = {};
   if (tools.length > 0) {

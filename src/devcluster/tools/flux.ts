@@ -1,4 +1,5 @@
-// Flux's controllers out of cluster (source-controller and kustomize-controller, each with
+// Flux's controllers out of cluster (source-controller and kustomize-controller, and helm-controller with
+// `--with helm-controller`, each with
 // KUBECONFIG: they take no --kubeconfig flag), their CRDs, and a smart-HTTP git server on loopback for
 // GitRepository URLs (http://127.0.0.1:P/<repo>.git, bare repositories under DIR/git; git-http.ts).
 import { execFile } from 'node:child_process';
@@ -11,10 +12,12 @@ import type { Extra } from './extras.ts';
 import { ensureGitHttp } from './git-http.ts';
 
 export const FLUX_NAMESPACE = 'flux-system';
-const CONTROLLERS = ['source-controller', 'kustomize-controller'] as const;
+type Controller = 'source-controller' | 'kustomize-controller' | 'helm-controller';
 const run = promisify(execFile);
 
-export function fluxExtra(): Extra {
+/** The flux extra; `helm` adds helm-controller (HelmReleases from charts that source-controller serves). */
+export function fluxExtra(o: { helm?: boolean } = {}): Extra {
+  const CONTROLLERS: readonly Controller[] = ['source-controller', 'kustomize-controller', ...(o.helm ? (['helm-controller'] as const) : [])];
   let dirs: Record<string, string> = {};
   let storagePort = 0;
   const health: Record<string, number> = {};
@@ -54,9 +57,10 @@ export function fluxExtra(): Extra {
       ];
       const storage = join(ctx.dir, 'flux-artifacts');
       mkdirSync(storage, { recursive: true });
-      const args: Record<(typeof CONTROLLERS)[number], string[]> = {
+      const args: Record<Controller, string[]> = {
         'source-controller': [`--storage-path=${storage}`, `--storage-addr=127.0.0.1:${storagePort}`, `--storage-adv-addr=127.0.0.1:${storagePort}`],
         'kustomize-controller': ['--no-remote-bases=true'],
+        'helm-controller': [],
       };
       for (const c of CONTROLLERS) ctx.launch(c, join(dirs[c]!, c), [...common(c), ...args[c]], env);
       for (const c of CONTROLLERS) await ctx.waitFor(`${c} /readyz`, () => httpOk(`http://127.0.0.1:${health[c]}/readyz`));

@@ -12,7 +12,8 @@ const cases: Array<[string, string[] | RegExp]> = [
   [' metrics , flux ,', ['metrics', 'flux']],
   ['flux,flux', ['flux']],
   ['argocd,flux', ['argocd', 'flux']],
-  ['helm', /^unknown extra "helm" \(known: metrics, flux, argocd\)$/],
+  ['helm-controller', ['helm-controller']],
+  ['helm', /^unknown extra "helm" \(known: metrics, flux, helm-controller, argocd\)$/],
   ['metrics,Flux', /^unknown extra "Flux"/],
 ];
 
