@@ -4,7 +4,8 @@
 // `autoscaling.enabled`) and `kubectl replace` of a manifest without it both look like that. Nothing in
 // the request tells the two apart, so git's 1 wins (DESIGN §3, rule out-of-band), and a workload the HPA
 // had at 17 drops to 1. This module does not change that decision; it only names the case when the sign
-// is strong, so the operator reads it in the applier's output:
+// is strong. The target is then what the request sent, so DESIGN §3 allows no warning: the decision
+// carries this text in its audit annotation `note` instead. The signs:
 // - the request is not an apply (DESIGN §3 (c)): a server-side apply shows a dropped field by ownership,
 //   a client-side apply by last-applied, and both are then *undeclared*, never 1;
 // - it declares exactly 1, and git's remembered value is not 1 (a real 1 in git would have been seen);
@@ -28,7 +29,7 @@ export interface DefaultedOneInput {
   readonly tolerance: Ratio;
 }
 
-/** One warning (under 120 characters for any int32 count) when a non-apply write may have dropped replicas. */
+/** The note (under 120 characters for any int32 count) when a non-apply write may have dropped replicas. */
 export function defaultedOneWarning(i: DefaultedOneInput): string | undefined {
   if (i.declaredBy !== 'other-write' || i.declared !== 1 || i.target !== 1) return undefined;
   if (i.remembered === 1) return undefined;
