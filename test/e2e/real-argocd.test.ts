@@ -6,8 +6,6 @@
 // of spec.replicas is recorded with its manager (helpers/replica-writes.ts). Figures are printed as `# …`
 // lines; docs/e2e.md and docs/argocd.md collect them.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { execFile } from 'node:child_process';
@@ -15,36 +13,25 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { commits, createRemote, head, pushFiles, type Remote } from '../../src/demo/git.ts';
 import { ARGOCD_NAMESPACE } from '../../src/devcluster/tools/argocd.ts';
-import { startCluster, waitFor, type TestCluster } from './helpers/cluster.ts';
-import { HPA_MANAGER, loopHarness, manifests, type App, type LoopHarness } from './helpers/loop.ts';
+import { waitFor, type TestCluster } from './helpers/cluster.ts';
+import { HPA_MANAGER, manifests, startRealLoop, type App, type LoopHarness, type RealLoop } from './helpers/loop.ts';
 import type { ReplicaWrites } from './helpers/replica-writes.ts';
-import { registerWebhook, startLocalWebhook, type LocalWebhook, type Registration } from './helpers/webhook.ts';
 
-const SUITE_LABEL = { 'kube-latch-e2e': 'real-argocd' };
 const ARGO_MANAGER = 'argocd-controller';
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const exec = promisify(execFile);
 
 let c: TestCluster;
-let wh: LocalWebhook | undefined;
-let reg: Registration | undefined;
 let loop: LoopHarness;
-const tmp = mkdtempSync(join(tmpdir(), 'kube-latch-e2e-argocd-'));
+let real: RealLoop | undefined;
 
 before(async () => {
-  c = await startCluster({ nodes: 1, with: ['metrics', 'argocd'] });
-  loop = loopHarness(c, tmp);
-  wh = await startLocalWebhook({ cluster: c });
-  const probeNamespace = await c.namespace('argocd-probe', SUITE_LABEL);
-  reg = await registerWebhook(c, { url: wh.url, caBundle: wh.caPem, name: 'kube-latch-real-argocd', namespaceSelector: { matchLabels: SUITE_LABEL }, probeNamespace });
+  real = await startRealLoop('real-argocd', ['metrics', 'argocd']);
+  ({ c, loop } = real);
 });
 
 after(async () => {
-  await loop?.stop();
-  await reg?.remove().catch(() => {});
-  await wh?.stop();
-  await c?.stop();
-  rmSync(tmp, { recursive: true, force: true });
+  await real?.stop();
 });
 
 /** How the Application syncs and diffs (its sync options and compare options). */
@@ -62,7 +49,7 @@ const MODES: Record<Mode, { syncOptions: string[]; compareOptions?: string }> = 
  * Application with automated sync and self-heal.
  */
 async function application(name: string, o: { replicas: number; optIn: boolean; min: number; max: number; mode: Mode; hpa?: boolean; remote?: Remote }): Promise<App> {
-  const ns = await c.namespace(name, SUITE_LABEL);
+  const ns = await c.namespace(name, real!.suiteLabel);
   let files = manifests(name, o);
   if (o.hpa === false) files = files.slice(0, files.indexOf('---\n'));
   let remote: Remote;

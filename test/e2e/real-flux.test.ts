@@ -7,51 +7,39 @@
 // spec.replicas is recorded with the manager that made it (helpers/replica-writes.ts). Figures are printed
 // as `# ...` lines; docs/e2e.md collects them.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { commits, createRemote, head, pushFiles } from '../../src/demo/git.ts';
 import { FLUX_NAMESPACE } from '../../src/devcluster/tools/flux.ts';
-import { startCluster, waitFor, type TestCluster } from './helpers/cluster.ts';
-import { HPA_MANAGER, loopHarness, manifests, type App, type LoopHarness } from './helpers/loop.ts';
+import { waitFor, type TestCluster } from './helpers/cluster.ts';
+import { HPA_MANAGER, manifests, startRealLoop, type App, type LoopHarness, type RealLoop } from './helpers/loop.ts';
 import type { ReplicaWrites } from './helpers/replica-writes.ts';
-import { registerWebhook, startLocalWebhook, type LocalWebhook, type Registration } from './helpers/webhook.ts';
 
-const SUITE_LABEL = { 'kube-latch-e2e': 'real-flux' };
 const FLUX_MANAGER = 'kustomize-controller';
 /** how long scenario 1 runs: at least 3 minutes in npm test, 30 in the soak (npm run soak:loop) */
 const RUN_SECONDS = Number(process.env['LOOP_SECONDS'] ?? 185);
 
 let c: TestCluster;
-let wh: LocalWebhook | undefined;
-let reg: Registration | undefined;
-const tmp = mkdtempSync(join(tmpdir(), 'kube-latch-e2e-flux-'));
+let loop: LoopHarness;
+let real: RealLoop | undefined;
 /** where the flux extra's git http-backend serves bare repositories from (set once the cluster is up) */
 let projects = '';
-let loop: LoopHarness;
 
 before(async () => {
-  c = await startCluster({ nodes: 1, with: ['metrics', 'flux'] });
+  real = await startRealLoop('real-flux', ['metrics', 'flux']);
+  ({ c, loop } = real);
   projects = join(c.dir, 'git');
   mkdirSync(projects, { recursive: true });
-  loop = loopHarness(c, tmp);
-  wh = await startLocalWebhook({ cluster: c });
-  const probeNamespace = await c.namespace('flux-probe', SUITE_LABEL);
-  reg = await registerWebhook(c, { url: wh.url, caBundle: wh.caPem, name: 'kube-latch-real-flux', namespaceSelector: { matchLabels: SUITE_LABEL }, probeNamespace });
 });
 
 after(async () => {
-  await loop?.stop();
-  await reg?.remove().catch(() => {});
-  await wh?.stop();
-  await c?.stop();
-  rmSync(tmp, { recursive: true, force: true });
+  await real?.stop();
 });
 
 /** A namespace, a remote served over smart HTTP holding apps/NAME.yaml, its GitRepository and a Kustomization (SSA, force, 10 s). */
 async function kustomization(name: string, o: { replicas: number; optIn: boolean; min: number; max: number }): Promise<App> {
-  const ns = await c.namespace(name, SUITE_LABEL);
+  const ns = await c.namespace(name, real!.suiteLabel);
   const remote = await createRemote(join(projects, `${ns}.git`), { [`apps/${name}.yaml`]: manifests(name, o) });
   await c.apply([
     {

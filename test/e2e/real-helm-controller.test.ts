@@ -5,39 +5,27 @@
 // registered; its watcher writes the latch into values.yaml in the same bare repository. Every change of
 // spec.replicas is recorded with its manager. Figures are printed as `# …` lines; docs/e2e.md has them.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { commits, createRemote, head, show } from '../../src/demo/git.ts';
 import { FLUX_NAMESPACE } from '../../src/devcluster/tools/flux.ts';
-import { startCluster, waitFor, type TestCluster } from './helpers/cluster.ts';
-import { HPA_MANAGER, loopHarness, manifests, type App, type LoopHarness } from './helpers/loop.ts';
-import { registerWebhook, startLocalWebhook, type LocalWebhook, type Registration } from './helpers/webhook.ts';
+import { waitFor, type TestCluster } from './helpers/cluster.ts';
+import { HPA_MANAGER, manifests, startRealLoop, type App, type LoopHarness, type RealLoop } from './helpers/loop.ts';
 
-const SUITE_LABEL = { 'kube-latch-e2e': 'real-helm-controller' };
 const HELM_MANAGER = 'helm-controller';
 
 let c: TestCluster;
-let wh: LocalWebhook | undefined;
-let reg: Registration | undefined;
 let loop: LoopHarness;
-const tmp = mkdtempSync(join(tmpdir(), 'kube-latch-e2e-helm-'));
+let real: RealLoop | undefined;
 
 before(async () => {
-  c = await startCluster({ nodes: 1, with: ['metrics', 'helm-controller'] });
-  loop = loopHarness(c, tmp);
-  wh = await startLocalWebhook({ cluster: c });
-  const probeNamespace = await c.namespace('helm-probe', SUITE_LABEL);
-  reg = await registerWebhook(c, { url: wh.url, caBundle: wh.caPem, name: 'kube-latch-real-helm', namespaceSelector: { matchLabels: SUITE_LABEL }, probeNamespace });
+  real = await startRealLoop('real-helm-controller', ['metrics', 'helm-controller']);
+  ({ c, loop } = real);
 });
 
 after(async () => {
-  await loop?.stop();
-  await reg?.remove().catch(() => {});
-  await wh?.stop();
-  await c?.stop();
-  rmSync(tmp, { recursive: true, force: true });
+  await real?.stop();
 });
 
 /** charts/NAME: the loop's Deployment and HPA as templates, replicas from values.yaml (marked for the watcher). */
@@ -52,7 +40,7 @@ function chart(name: string, ns: string, o: { replicas: number; optIn: boolean; 
 
 /** A namespace, a remote holding the chart, its GitRepository, and a HelmRelease with drift detection on. */
 async function release(name: string, o: { replicas: number; optIn: boolean; min: number; max: number }): Promise<App> {
-  const ns = await c.namespace(name, SUITE_LABEL);
+  const ns = await c.namespace(name, real!.suiteLabel);
   const remote = await createRemote(join(c.dir, 'git', `${ns}.git`), chart(name, ns, o));
   await c.apply([
     {

@@ -1,14 +1,18 @@
 // The real GitOps loop's shared pieces for the e2e suites that run real controllers (real-flux,
 // real-argocd): an opted-in (or not) Deployment with a real autoscaling/v2 HPA, CPU load as kwok's pod
 // usage annotation, a recorder of every spec.replicas change with its manager, and a kube-latch watcher
-// child for one app's remote. One LoopHarness per test file; stop() ends what it started.
+// child for one app's remote. One LoopHarness per test file; stop() ends what it started. startRealLoop()
+// is a test file's whole setup: the cluster with its extras, the webhook registered, the harness.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { show, type Remote } from '../../../src/demo/git.ts';
 import { startWatcherChild, type WatcherChild } from '../../../src/demo/watcher.ts';
 import { USAGE_CPU_ANNOTATION } from '../../../src/devcluster/tools/metrics.ts';
-import { waitFor, type TestCluster } from './cluster.ts';
+import type { ExtraName } from '../../../src/devcluster/tools/extras.ts';
+import { startCluster, waitFor, type TestCluster } from './cluster.ts';
 import { watchReplicaWrites, type ReplicaWrites } from './replica-writes.ts';
-import { DECLARED, ENABLED_LABEL } from './webhook.ts';
+import { DECLARED, ENABLED_LABEL, registerWebhook, startLocalWebhook, type LocalWebhook, type Registration } from './webhook.ts';
 
 /** the HPA controller's own write through /scale */
 export const HPA_MANAGER = 'kube-controller-manager/scale';
@@ -141,4 +145,39 @@ export function loopHarness(c: TestCluster, workDir: string): LoopHarness {
       await Promise.all(watchers.splice(0).map((w) => w.stop('SIGKILL')));
     },
   };
+}
+
+export interface RealLoop {
+  c: TestCluster;
+  loop: LoopHarness;
+  /** the label of the namespaces the webhook is registered for: create them with c.namespace(name, suiteLabel) */
+  suiteLabel: Record<string, string>;
+  /** stops the harness, removes the registration, stops the webhook and the cluster */
+  stop(): Promise<void>;
+}
+
+/** A dev cluster with `extras` and one node, kube-latch's webhook registered for the suite's namespaces, and a harness. */
+export async function startRealLoop(suite: string, extras: readonly ExtraName[]): Promise<RealLoop> {
+  const suiteLabel = { 'kube-latch-e2e': suite };
+  const workDir = mkdtempSync(join(tmpdir(), `kube-latch-e2e-${suite}-`));
+  const c = await startCluster({ nodes: 1, with: extras });
+  const loop = loopHarness(c, workDir);
+  let wh: LocalWebhook | undefined;
+  let reg: Registration | undefined;
+  const stop = async (): Promise<void> => {
+    await loop.stop();
+    await reg?.remove().catch(() => {});
+    await wh?.stop();
+    await c.stop();
+    rmSync(workDir, { recursive: true, force: true });
+  };
+  try {
+    wh = await startLocalWebhook({ cluster: c });
+    const probeNamespace = await c.namespace(`${suite}-probe`, suiteLabel);
+    reg = await registerWebhook(c, { url: wh.url, caBundle: wh.caPem, name: `kube-latch-${suite}`, namespaceSelector: { matchLabels: suiteLabel }, probeNamespace });
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { c, loop, suiteLabel, stop };
 }
