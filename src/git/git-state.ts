@@ -61,7 +61,7 @@ export async function openGitState(o: GitStateOptions): Promise<RepoGitState> {
         const r = await proposeChanges(repo, o.pullRequests, changes, { branch: branch!, cluster: o.cluster, mayPush: () => opts.mayPush() });
         if (r.status === 'not-leader') return { ok: false, notLeader: true };
         const notices = prNotices(branch!, r.rejected, r.outcomes);
-        const withdrawn = r.rejected.flatMap((x) => (x.change.type === 'replicas' ? [{ ref: x.change.ref, to: x.change.value }] : []));
+        const withdrawn = replicasOf(r.rejected.map((x) => x.change));
         return {
           ok: true,
           ...sortOutcomes(latches, changes, r.outcomes),

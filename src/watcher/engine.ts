@@ -501,7 +501,6 @@ export class Engine {
   }
 
   private async writeBatch(): Promise<void> {
-
     // Revalidate against what the remote holds now.
     const batch: DueLatch[] = [];
     const dropped: string[] = [];
@@ -587,16 +586,15 @@ export class Engine {
 
   /** After a push: the latched marker on each workload written (DESIGN §4), so the webhook knows git's next L. */
   private async markLatched(written: readonly DueLatch[]): Promise<void> {
-    if (!this.marker) return;
-    const marker = this.marker;
-    await Promise.all(
-      written.map((l) => {
-        const t = this.tracked.get(refKey(l.ref));
-        if (!t) return Promise.resolve();
-        this.marked.set(refKey(l.ref), l.to);
-        return marker.mark(eventTarget(t.obs), l.to);
-      }),
-    );
+    await Promise.all(written.map((l) => this.mark(refKey(l.ref), l.to)));
+  }
+
+  /** Marks L on a tracked workload, and remembers it so that a sync does not mark it again. */
+  private async mark(key: string, to: number): Promise<void> {
+    const t = this.tracked.get(key);
+    if (!this.marker || !t) return;
+    this.marked.set(key, to);
+    await this.marker.mark(eventTarget(t.obs), to);
   }
 
   /**
@@ -605,10 +603,7 @@ export class Engine {
    */
   private async markHeld(key: string, to: number): Promise<void> {
     const t = this.tracked.get(key);
-    if (!this.marker || !t) return;
-    if (shows(t.obs, to)) return;
-    this.marked.set(key, to);
-    await this.marker.mark(eventTarget(t.obs), to);
+    if (t && !shows(t.obs, to)) await this.mark(key, to);
   }
 
   /**

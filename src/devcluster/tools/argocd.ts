@@ -7,6 +7,7 @@
 import { execFile } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { httpOk } from '../api.ts';
 import { freePort } from '../processes.ts';
 import { runBuildScript } from '../toolchain.ts';
 import type { Extra, ExtraContext } from './extras.ts';
@@ -60,7 +61,7 @@ export function argocdExtra(resyncSeconds = 10): Extra {
         '--app-resync', String(resyncSeconds), '--app-resync-jitter', '0',
       ], { ...env, ARGOCD_BINARY_NAME: 'argocd-application-controller' });
       await ctx.waitFor('argocd-repo-server', () => tcpOpen(ports.repoServer));
-      await ctx.waitFor('argocd-application-controller /healthz', () => httpOk(ports.controllerMetrics, '/healthz'));
+      await ctx.waitFor('argocd-application-controller /healthz', () => httpOk(`http://127.0.0.1:${ports.controllerMetrics}/healthz`));
       ctx.endpoints['argocdNamespace'] = ARGOCD_NAMESPACE;
       ctx.progress(`dev-cluster: argocd application-controller and repo-server running (redis ${redis})`);
     },
@@ -107,12 +108,4 @@ function run(cmd: string, args: string[], input?: string): Promise<void> {
     });
     child.stdin?.end(input ?? '');
   });
-}
-
-async function httpOk(port: number, path: string): Promise<boolean> {
-  try {
-    return (await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(2000) })).status === 200;
-  } catch {
-    return false;
-  }
 }
