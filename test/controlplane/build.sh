@@ -16,68 +16,16 @@ here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=versions.env
 source "$here/versions.env"
 
-cache_root="${KUBE_LATCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kube-latch}"
+lazy_lock=1 # taken below, once this script's leftovers are named
+# shellcheck source=lib.sh
+source "$here/lib.sh"
 bin_dir="$cache_root/k8s-$K8S_VERSION/bin"
-started=$SECONDS
-
-log() { printf '[controlplane %s +%ss] %s\n' "$(date +%H:%M:%S)" "$((SECONDS - started))" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
-# Go is needed only when something must be built; a warm cache works without it.
 need_go() { command -v go >/dev/null || die "go is not on PATH; install Go >= 1.26 to build the toolchain (Kubernetes $K8S_VERSION needs it)"; }
-mkdir -p "$cache_root"
-# One build at a time per cache (tests, the CLI and CI may all call this at once).
-exec 9>"$cache_root/.build.lock"
-command -v flock >/dev/null && flock 9
-# Leftovers of builds that were interrupted (we hold the lock, so none is running).
-rm -rf "$cache_root"/.helm.* "$cache_root"/.etcd.* "$cache_root"/.kwok.* "$cache_root"/.kubernetes.*
-tmp=""
-trap '[[ -n "$tmp" ]] && rm -rf "$tmp"' EXIT
-
-export CGO_ENABLED=0
-# Small machines: two compile jobs, low priority so the machine stays usable.
-go_build=(nice -n 10 go build -v -p 2 -trimpath -buildvcs=false)
+# Leftovers of builds that were interrupted, removed once the lock is held (then none is running).
+leftovers=("$cache_root/.helm.*" "$cache_root/.etcd.*" "$cache_root/.kwok.*" "$cache_root/.kubernetes.*")
+# One run at a time per cache, for the whole run: the links assembled at the end must not race another run's.
+take_lock
 k8s_minor="${K8S_VERSION#v1.}"; k8s_minor="${k8s_minor%%.*}"
-
-# stamp_of INPUT... -> a hash of what a cached folder was built from; a change rebuilds it.
-stamp_of() { printf "%s\n" "$@" | sha256sum | cut -c1-16; }
-
-# cached DIR STAMP BIN... -> true when DIR holds every BIN, built from STAMP.
-cached() {
-  local dir="$1" stamp="$2"; shift 2
-  [[ -f "$dir/.stamp" && "$(cat "$dir/.stamp")" == "$stamp" ]] || return 1
-  local b; for b in "$@"; do [[ -x "$dir/$b" ]] || return 1; done
-}
-
-# finish BUILT DIR STAMP -> replace DIR by the freshly built folder.
-finish() {
-  local built="$1" dir="$2" stamp="$3"
-  echo "$stamp" > "$built/.stamp"
-  chmod 755 "$built"
-  rm -rf "$dir.old"
-  if [[ -d "$dir" ]]; then mv "$dir" "$dir.old"; fi
-  mv "$built" "$dir"; rm -rf "$dir.old"
-  tmp=""   # nothing left for the EXIT trap to clean
-}
-
-# run_logged NAME LOGFILE CMD... -> runs a `go build -v`, printing a line every 100 packages
-# compiled (the build is silent for minutes otherwise) and the tail of the log on failure.
-run_logged() {
-  local name="$1" logfile="$2"; shift 2
-  local rc=0
-  "$@" > "$logfile" 2>&1 &
-  local pid=$! last=0 n
-  while kill -0 "$pid" 2>/dev/null; do
-    sleep 5
-    n=$(grep -cv -e '^#' -e '\.go:' -e '^go: ' "$logfile" || true)
-    if ((n >= last + 100)); then log "$name: $n packages compiled"; last=$n; fi
-  done
-  wait "$pid" || rc=$?
-  if ((rc != 0)); then
-    tail -n 40 "$logfile" >&2
-    die "$name build failed (exit $rc); full log: $logfile"
-  fi
-}
 
 # asset NAME -> path of a prebuilt binary from TEST_ASSET_<NAME> or KUBEBUILDER_ASSETS, or nothing.
 asset() {

@@ -1,4 +1,4 @@
-# Shared bash for the toolchain builders (build.sh, build-tools.sh, build-realnode.sh): the cache, the build lock, progress
+# Shared bash for the toolchain builders (build.sh, build-tools.sh): the cache, the build lock, progress
 # lines and the cached/finish/run_logged steps. Source it after setting `log_name` (the progress prefix).
 # shellcheck shell=bash
 cache_root="${KUBE_LATCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kube-latch}"
