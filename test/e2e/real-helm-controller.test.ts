@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import { commits, createRemote, head, show } from '../../src/demo/git.ts';
 import { FLUX_NAMESPACE } from '../../src/devcluster/tools/flux.ts';
 import { waitFor, type TestCluster } from './helpers/cluster.ts';
-import { HPA_MANAGER, manifests, startRealLoop, type App, type LoopHarness, type RealLoop } from './helpers/loop.ts';
+import { chartFiles, HPA_MANAGER, startRealLoop, type App, type LoopHarness, type RealLoop } from './helpers/loop.ts';
 
 const HELM_MANAGER = 'helm-controller';
 
@@ -28,20 +28,10 @@ after(async () => {
   await real?.stop();
 });
 
-/** charts/NAME: the loop's Deployment and HPA as templates, replicas from values.yaml (marked for the watcher). */
-function chart(name: string, ns: string, o: { replicas: number; optIn: boolean; min: number; max: number }): Record<string, string> {
-  const rendered = manifests(name, o).replace(/\n {2}replicas: \d+\n/, '\n  replicas: {{ .Values.replicas }}\n');
-  return {
-    [`charts/${name}/Chart.yaml`]: `apiVersion: v2\nname: ${name}\nversion: 0.1.0\n`,
-    [`charts/${name}/values.yaml`]: `replicas: ${o.replicas} # kube-latch: ${ns}/Deployment/${name}\n`,
-    [`charts/${name}/templates/workload.yaml`]: rendered,
-  };
-}
-
 /** A namespace, a remote holding the chart, its GitRepository, and a HelmRelease with drift detection on. */
 async function release(name: string, o: { replicas: number; optIn: boolean; min: number; max: number }): Promise<App> {
   const ns = await c.namespace(name, real!.suiteLabel);
-  const remote = await createRemote(join(c.dir, 'git', `${ns}.git`), chart(name, ns, o));
+  const remote = await createRemote(join(c.dir, 'git', `${ns}.git`), chartFiles(name, ns, o));
   await c.apply([
     {
       apiVersion: 'source.toolkit.fluxcd.io/v1',

@@ -49,7 +49,8 @@ export interface TestCluster {
   /** what the extras serve, e.g. git: http://127.0.0.1:P (bare repositories under DIR/git) */
   endpoints: Record<string, string>;
   kubectl(args: string[], opts?: RunOptions): Promise<RunResult>;
-  helm(args: string[], opts?: RunOptions): Promise<RunResult>;
+  /** the control plane's helm (Helm 3), or `opts.binary` (Helm 4) with the same kubeconfig and homes */
+  helm(args: string[], opts?: RunOptions & { binary?: string }): Promise<RunResult>;
   /** `kubectl apply -f -` of YAML text or objects (several objects become one multi-document stream) */
   apply(manifest: string | object | object[], opts?: ApplyOptions & RunOptions): Promise<RunResult>;
   /** `kubectl get ARGS -o json`, parsed */
@@ -130,8 +131,8 @@ export async function startCluster(opts: { nodes?: number; with?: readonly Extra
   };
   const kubectl = (args: string[], o: RunOptions = {}): Promise<RunResult> =>
     run(join(bin, 'kubectl'), ['--kubeconfig', kubeconfig, ...args], { ...o, env: { ...env, ...o.env } });
-  const helm = (args: string[], o: RunOptions = {}): Promise<RunResult> =>
-    run(join(bin, 'helm'), ['--kubeconfig', kubeconfig, ...args], { ...o, env: { ...env, ...o.env } });
+  const helm = (args: string[], o: RunOptions & { binary?: string } = {}): Promise<RunResult> =>
+    run(o.binary ?? join(bin, 'helm'), ['--kubeconfig', kubeconfig, ...args], { ...o, env: { ...env, ...o.env } });
 
   return {
     dir,

@@ -69,12 +69,34 @@ spec:
 `;
 }
 
+/** charts/NAME: manifests() as a chart's templates, replicas from values.yaml, whose line the watcher finds by its marker. */
+export function chartFiles(name: string, ns: string, o: { replicas: number; optIn: boolean; min: number; max: number }): Record<string, string> {
+  const rendered = manifests(name, o).replace(/\n {2}replicas: \d+\n/, '\n  replicas: {{ .Values.replicas }}\n');
+  return {
+    [`charts/${name}/Chart.yaml`]: `apiVersion: v2\nname: ${name}\nversion: 0.1.0\n`,
+    [`charts/${name}/values.yaml`]: `replicas: ${o.replicas} # kube-latch: ${ns}/Deployment/${name}\n`,
+    [`charts/${name}/templates/workload.yaml`]: rendered,
+  };
+}
+
+export interface WatcherOptions {
+  /** a standby's name: its own work dir and log, the same Lease */
+  id?: string;
+  /** seconds (default 1) */
+  batchWindow?: number;
+  /** the remote by another URL (default the bare repository's file:// URL) and the flags it needs, e.g. ssh */
+  repo?: { url: string; args: readonly string[] };
+}
+
 export interface LoopHarness {
   load(app: App, totalMilli: number): Load;
   /** waits until `who` has created the Deployment, then records every change of its replicas */
   record(app: App, who?: string): Promise<ReplicaWrites>;
-  /** a watcher for the app's remote: settle-up 2 s, settle-down 5 s, batch window 1 s; resolves once ready */
-  watcher(app: App): Promise<WatcherChild>;
+  /**
+   * A watcher for the app's remote: settle-up 2 s, settle-down 5 s, batch window 1 s (or `batchWindow`);
+   * resolves once ready. Watchers with another `id` on the same app are its standbys (own work dir, one Lease).
+   */
+  watcher(app: App, o?: WatcherOptions): Promise<WatcherChild>;
   gitReplicas(app: App): Promise<number>;
   declared(app: App): Promise<string | undefined>;
   /**
@@ -124,11 +146,12 @@ export function loopHarness(c: TestCluster, workDir: string): LoopHarness {
       recorders.push(r);
       return r;
     },
-    async watcher(app) {
+    async watcher(app, o = {}) {
+      const id = `${app.ns}${o.id ? `-${o.id}` : ''}`;
       const w = await startWatcherChild(
-        ['--kubeconfig', c.kubeconfig, '--repo', app.remote.url, '--work-dir', join(workDir, `work-${app.ns}`), '--settle-up', '2', '--settle-down', '5',
-          '--batch-window', '1', '--lease-namespace', app.ns, '--author', 'kube-latch <watcher@example.invalid>'],
-        { name: 'watcher', logFile: join(c.dir, 'logs', `watcher-${app.ns}.log`) },
+        ['--kubeconfig', c.kubeconfig, '--repo', o.repo?.url ?? app.remote.url, ...(o.repo?.args ?? []), '--work-dir', join(workDir, `work-${id}`), '--settle-up', '2', '--settle-down', '5',
+          '--batch-window', String(o.batchWindow ?? 1), '--lease-namespace', app.ns, '--author', 'kube-latch <watcher@example.invalid>'],
+        { name: `watcher${o.id ? ` ${o.id}` : ''}`, logFile: join(c.dir, 'logs', `watcher-${id}.log`) },
       );
       watchers.push(w);
       await w.ready();
