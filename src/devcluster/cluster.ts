@@ -44,6 +44,8 @@ export interface ProcessRecord {
   pid: number;
   /** the path it was started from; a pid whose argv[0] differs was reused by another program */
   exe: string;
+  /** its arguments, so that restart() can start it again as it was */
+  args?: string[];
 }
 
 export type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kwok' | (string & {});
@@ -109,6 +111,33 @@ export async function down(opts: { dir: string; progress?: (line: string) => voi
   });
 }
 
+/**
+ * Stops one control-plane component (SIGTERM, then SIGKILL after 10 s) and starts it again with the same
+ * arguments, ports and data; resolves once the apiserver answers /readyz again. The fault the e2e suites
+ * inject with it: a kube-apiserver restart under running watches. Extras (launched with their own
+ * environment) are not restartable here.
+ */
+export async function restart(opts: { dir: string; component: Component; progress?: (line: string) => void }): Promise<ProcessRecord> {
+  const dir = resolve(opts.dir);
+  const progress = opts.progress ?? stderrProgress;
+  if (!BASE.includes(opts.component)) throw new Error(`restart: ${opts.component} is not one of ${BASE.join(', ')}`);
+  return withLock(dir, async () => {
+    const state = readState(dir);
+    const rec = state?.processes.find((p) => p.name === opts.component);
+    if (!state || !rec) throw new Error(`restart: no ${opts.component} recorded in ${dir}`);
+    if (!rec.args) throw new Error(`restart: ${opts.component} in ${dir} was started without recorded arguments; run down and up`);
+    const t0 = Date.now();
+    await stopGroup(rec.pid);
+    rec.pid = spawnDetached(rec.exe, rec.args, join(dir, 'logs', `${rec.name}.log`));
+    writeState(dir, state);
+    const creds = credsFromKubeconfig(state);
+    if (!creds) throw new Error(`restart: no kubeconfig in ${dir}`);
+    await waitFor('kube-apiserver /readyz', async () => (await probe(creds, '/readyz')) === 200, state, dir);
+    progress(`dev-cluster: restarted ${rec.name} (pid ${rec.pid}) in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+    return rec;
+  });
+}
+
 /** The state recorded in DIR, if any (for tests and tooling). */
 export function readState(dir: string): State | undefined {
   const file = join(resolve(dir), STATE);
@@ -159,7 +188,7 @@ async function start(dir: string, nodes: number, tc: Toolchain, extras: ExtraNam
   };
   const launch = (name: Component, exe: string, args: string[], env?: NodeJS.ProcessEnv): void => {
     const pid = spawnDetached(exe, args, join(dir, 'logs', `${name}.log`), env);
-    state.processes.push({ name, pid, exe });
+    state.processes.push({ name, pid, exe, args });
     writeState(dir, state); // recorded at once, so `down` can stop a half-started cluster
   };
 

@@ -7,76 +7,34 @@
 // spec.replicas is recorded with the manager that made it (helpers/replica-writes.ts). Figures are printed
 // as `# ...` lines; docs/e2e.md collects them.
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { commits, createRemote, head, pushFiles } from '../../src/demo/git.ts';
+import { commits, head, pushFiles } from '../../src/demo/git.ts';
 import { FLUX_NAMESPACE } from '../../src/devcluster/tools/flux.ts';
 import { waitFor, type TestCluster } from './helpers/cluster.ts';
+import { FLUX_MANAGER, fluxApps, type FluxApps } from './helpers/flux.ts';
 import { HPA_MANAGER, manifests, startRealLoop, type App, type LoopHarness, type RealLoop } from './helpers/loop.ts';
 import type { ReplicaWrites } from './helpers/replica-writes.ts';
 
-const FLUX_MANAGER = 'kustomize-controller';
 /** how long scenario 1 runs: at least 3 minutes in npm test, 30 in the soak (npm run soak:loop) */
 const RUN_SECONDS = Number(process.env['LOOP_SECONDS'] ?? 185);
 
 let c: TestCluster;
 let loop: LoopHarness;
 let real: RealLoop | undefined;
-/** where the flux extra's git http-backend serves bare repositories from (set once the cluster is up) */
-let projects = '';
+let kustomization: FluxApps['kustomization'];
+let ks: FluxApps['ks'];
+let appliedAtHead: FluxApps['appliedAtHead'];
+let applies: FluxApps['applies'];
 
 before(async () => {
   real = await startRealLoop('real-flux', ['metrics', 'flux']);
   ({ c, loop } = real);
-  projects = join(c.dir, 'git');
-  mkdirSync(projects, { recursive: true });
+  ({ kustomization, ks, appliedAtHead, applies } = fluxApps(real));
 });
 
 after(async () => {
   await real?.stop();
 });
-
-/** A namespace, a remote served over smart HTTP holding apps/NAME.yaml, its GitRepository and a Kustomization (SSA, force, 10 s). */
-async function kustomization(name: string, o: { replicas: number; optIn: boolean; min: number; max: number }): Promise<App> {
-  const ns = await c.namespace(name, real!.suiteLabel);
-  const remote = await createRemote(join(projects, `${ns}.git`), { [`apps/${name}.yaml`]: manifests(name, o) });
-  await c.apply([
-    {
-      apiVersion: 'source.toolkit.fluxcd.io/v1',
-      kind: 'GitRepository',
-      metadata: { name: ns, namespace: FLUX_NAMESPACE },
-      spec: { url: `${c.endpoints['git']}/${ns}.git`, ref: { branch: remote.branch }, interval: '10s', timeout: '20s' },
-    },
-    {
-      apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
-      kind: 'Kustomization',
-      metadata: { name: ns, namespace: FLUX_NAMESPACE },
-      spec: { interval: '10s', retryInterval: '5s', sourceRef: { kind: 'GitRepository', name: ns }, path: './apps', prune: true, force: true, targetNamespace: ns, timeout: '30s' },
-    },
-  ]);
-  return { name, ns, remote };
-}
-
-interface Ks {
-  ready: string;
-  reason: string;
-  applied: string;
-}
-
-async function ks(app: App): Promise<Ks> {
-  const k = await c.getJson(['-n', FLUX_NAMESPACE, 'kustomization', app.ns]);
-  const ready = (k.status?.conditions ?? []).find((x: { type: string }) => x.type === 'Ready') ?? {};
-  return { ready: ready.status ?? '', reason: ready.reason ?? '', applied: String(k.status?.lastAppliedRevision ?? '') };
-}
-
-/** Waits until kustomize-controller has applied the remote's tip and says Ready. */
-async function appliedAtHead(app: App, timeoutMs = 90_000): Promise<void> {
-  await waitFor(`${app.ns}: the Kustomization Ready at the tip of git`, async () => {
-    const [k, tip] = await Promise.all([ks(app), head(app.remote)]);
-    return k.ready === 'True' && k.applied.endsWith(tip);
-  }, { timeoutMs, intervalMs: 500 });
-}
 
 /** Samples the Kustomization's Ready condition every second for `seconds`: how often each status was seen. */
 async function readyOver(app: App, seconds: number): Promise<Record<string, number>> {
@@ -88,34 +46,6 @@ async function readyOver(app: App, seconds: number): Promise<Record<string, numb
     await new Promise((r) => setTimeout(r, 1000));
   }
   return seen;
-}
-
-interface Applies {
-  /** applies of a revision seen for the first time that changed the Deployment: git changed */
-  newRevision: number;
-  /** applies that changed the Deployment at a revision already applied: drift corrected */
-  drift: number;
-}
-
-/** Reads kustomize-controller's "server-side apply completed" lines for the app's Deployment. */
-function applies(app: App): Applies {
-  const seen = new Set<string>();
-  const out: Applies = { newRevision: 0, drift: 0 };
-  const key = `Deployment/${app.ns}/${app.name}`;
-  for (const line of readFileSync(join(c.dir, 'logs', `${FLUX_MANAGER}.log`), 'utf8').split('\n')) {
-    if (!line.includes(key)) continue;
-    let rec: { msg?: string; revision?: string; output?: Record<string, string> };
-    try {
-      rec = JSON.parse(line);
-    } catch {
-      continue;
-    }
-    if (rec.msg !== 'server-side apply completed' || !rec.output?.[key]) continue;
-    const first = !seen.has(rec.revision ?? '');
-    seen.add(rec.revision ?? '');
-    if (rec.output[key] === 'configured') out[first ? 'newRevision' : 'drift']++;
-  }
-  return out;
 }
 
 test('Flux Kustomization (SSA, force, 10 s) + a real HPA on kwok CPU: only the HPA changes replicas, Ready with no drift inside the band, the watcher’s commits are pulled and applied, declared follows git', async () => {

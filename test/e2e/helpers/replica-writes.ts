@@ -48,11 +48,19 @@ export async function watchReplicaWrites(kubeconfig: string, namespace: string, 
     if (last !== undefined && n !== last) writes.push({ at: Date.now(), from: last, to: n, manager: replicasWriter(obj.metadata?.managedFields) });
     last = n;
   };
+  // The apiserver ends watches after a while, and a restarted apiserver refuses them until it is ready:
+  // start again (every second until it works). A fresh watch starts with ADDED, compared with `last`.
+  let retrying = false; // one failed start may both reject and call done: one retry, not two watches
+  const again = (): void => {
+    if (stopped || retrying) return;
+    retrying = true;
+    setTimeout(() => {
+      retrying = false;
+      void start().catch(again);
+    }, 1000).unref();
+  };
   const start = async (): Promise<void> => {
-    abort = await watch.watch(`/apis/apps/v1/namespaces/${namespace}/${plural}`, { fieldSelector: `metadata.name=${name}` }, onEvent, () => {
-      // The apiserver ends watches after a while; a fresh watch starts with ADDED, which is compared with `last`.
-      if (!stopped) void start().catch(() => {});
-    });
+    abort = await watch.watch(`/apis/apps/v1/namespaces/${namespace}/${plural}`, { fieldSelector: `metadata.name=${name}` }, onEvent, again);
   };
   await start();
   await waitFor(`the first ${name} from the watch`, () => last !== undefined, { timeoutMs: 30_000, intervalMs: 50 });

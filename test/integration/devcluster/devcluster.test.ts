@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { down, readState, toolVersions } from '../../../src/devcluster/index.ts';
+import { down, readState, restart, toolVersions } from '../../../src/devcluster/index.ts';
 import { run, toYaml, waitFor, type RunOptions, type RunResult } from '../../e2e/helpers/cluster.ts';
 
 const CLI = fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url));
@@ -142,6 +142,17 @@ test('dev-cluster up, serve, schedule onto kwok nodes, up again, down', async (t
     assert.equal(again.code, 0, again.stderr);
     assert.deepEqual(JSON.parse(again.stdout.trim()), out);
     assert.deepEqual(readState(dir)?.processes, state.processes, 'no process was restarted');
+  });
+
+  await t.test('restart() starts kube-apiserver again with its recorded arguments; what it stored is still there', async () => {
+    const old = readState(dir)!.processes.find((p) => p.name === 'kube-apiserver')!;
+    const fresh = await restart({ dir, component: 'kube-apiserver', progress: () => {} });
+    assert.notEqual(fresh.pid, old.pid);
+    assert.equal(isAlive(old.pid), false, 'the old apiserver is gone');
+    assert.deepEqual(readFileSync(`/proc/${fresh.pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '').slice(1), old.args);
+    assert.equal(readState(dir)!.processes.find((p) => p.name === 'kube-apiserver')!.pid, fresh.pid, 'state.json follows');
+    assert.equal((await kubectl(['get', 'deployment', 'web', '-o', 'jsonpath={.spec.replicas}'])).stdout, '3', 'same etcd data, same port');
+    await assert.rejects(restart({ dir, component: 'git-http', progress: () => {} }), /restart: git-http is not one of etcd, kube-apiserver/);
   });
 
   await t.test('down stops every process it started and removes the state', async () => {

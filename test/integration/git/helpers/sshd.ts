@@ -11,6 +11,8 @@ const exec = promisify(execFile);
 
 export interface Sshd {
   readonly port: number;
+  /** the listening sshd (SIGSTOP it and new connections hang: a server that is down) */
+  readonly pid: number;
   readonly user: string;
   /** known_hosts content that trusts this server */
   readonly knownHosts: string;
@@ -73,6 +75,7 @@ export async function startSshd(dir: string): Promise<Sshd> {
   await waitForPort(port, child, () => stderr);
   return {
     port,
+    pid: child.pid!,
     user,
     knownHosts: `[127.0.0.1]:${port} ${hostPub.split(' ').slice(0, 2).join(' ')}\n`,
     clientKey: join(dir, 'client'),
