@@ -3,14 +3,15 @@
 # .ci/run). `test`: git (remotes, and git http-backend for the HTTPS auth path), openssh-server and
 # openssh-client (a real sshd for the SSH auth path), gnupg (signed commits), chromium with fonts (renders
 # simulate --plot SVGs to PNG), tmux (the status e2e reads colour from a real terminal), redis-server (Argo CD's
-# cache, for the real-argocd e2e). `demo`: git.
+# cache, for the real-argocd e2e), buildah, mmdebstrap and runc (scripts/build-image.sh builds the image on
+# bases made here; the image e2e runs it under runc as the chart runs it). `demo`: git.
 # All present: silent, exit 0. Missing, as root with apt-get: `apt-get update` once, then one install.
 # Missing otherwise: one line naming the packages and the command that installs them, exit 1, so that a
 # missing prerequisite stops the run before its first test instead of surfacing as a failed one.
 set -euo pipefail
 what="${1:-test}"
 case "$what" in
-  test) pkgs=(git openssh-server openssh-client gnupg chromium fonts-liberation tmux redis-server) ;;
+  test) pkgs=(git openssh-server openssh-client gnupg chromium fonts-liberation tmux redis-server buildah mmdebstrap runc) ;;
   demo) pkgs=(git) ;;
   *) echo "usage: $0 [test|demo]" >&2; exit 2 ;;
 esac
@@ -29,6 +30,7 @@ installed() {
     chromium) command -v chromium || command -v chromium-browser ;;
     tmux) command -v tmux ;;
     redis-server) command -v redis-server ;;
+    buildah|mmdebstrap|runc) command -v "$1" ;;
     *) true ;; # fonts: no command to look for
   esac >/dev/null 2>&1
 }

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 const ROOT = join(import.meta.dirname, '../../..');
 const SCRIPT = join(ROOT, 'scripts/install-system-deps.sh');
 const BASH = existsSync('/bin/bash') ? '/bin/bash' : '/usr/bin/bash';
-const ALL = ['git', 'openssh-server', 'openssh-client', 'gnupg', 'chromium', 'fonts-liberation', 'tmux', 'redis-server'];
+const ALL = ['git', 'openssh-server', 'openssh-client', 'gnupg', 'chromium', 'fonts-liberation', 'tmux', 'redis-server', 'buildah', 'mmdebstrap', 'runc'];
 
 const dir = mkdtempSync(join(tmpdir(), 'kube-latch-system-deps-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -61,7 +61,7 @@ test('missing, not root: stops with one line naming the packages and the command
 });
 
 test('missing, root with apt-get: apt-get update once, then one install of exactly the missing ones', () => {
-  const r = run('test', { installed: ['git', 'openssh-client', 'fonts-liberation', 'tmux', 'redis-server'], uid: 0 });
+  const r = run('test', { installed: ['git', 'openssh-client', 'fonts-liberation', 'tmux', 'redis-server', 'buildah', 'mmdebstrap', 'runc'], uid: 0 });
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(r.apt, ['update -qq', 'install -y -qq --no-install-recommends openssh-server gnupg chromium']);
   assert.equal(r.stderr, 'kube-latch: installing the Debian packages the test needs: openssh-server gnupg chromium\n');
