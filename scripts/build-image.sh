@@ -26,8 +26,8 @@ bases=local
 tag=""
 while (($#)); do
   case "$1" in
-    --bases) bases="${2:-}"; shift 2 || true ;;
-    --tag) tag="${2:-}"; shift 2 || true ;;
+    --bases) bases="${2:-}"; shift $(($# > 1 ? 2 : 1)) ;;
+    --tag) tag="${2:-}"; [[ -n "$tag" ]] || { echo "build-image.sh: --tag needs a name" >&2; exit 2; }; shift 2 ;;
     -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build-image.sh: unknown argument '$1' (usage: build-image.sh [--bases local|registry] [--tag NAME])" >&2; exit 2 ;;
   esac
