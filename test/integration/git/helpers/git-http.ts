@@ -1,7 +1,7 @@
 // `git http-backend` behind a small local Node https server (CGI): every request must carry
 // `Authorization: Basic base64(user:TOKEN)`, else 401. Records what it saw for assertions.
-import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:https';
+import { serveGitBackend } from '../../../../src/devcluster/tools/git-cgi.ts';
 import type { TestTls } from './tls.ts';
 
 export interface GitHttpServer {
@@ -44,55 +44,7 @@ export async function startGitHttp(projectRoot: string, token: string, tls: Test
           res.end('unauthorized\n');
           return;
         }
-        const url = new URL(req.url ?? '/', 'https://x');
-        const child = spawn('git', ['http-backend'], {
-          env: {
-            PATH: process.env['PATH'] ?? '/usr/bin:/bin',
-            GIT_PROJECT_ROOT: projectRoot,
-            GIT_HTTP_EXPORT_ALL: '1',
-            GATEWAY_INTERFACE: 'CGI/1.1',
-            REQUEST_METHOD: req.method ?? 'GET',
-            PATH_INFO: decodeURIComponent(url.pathname),
-            QUERY_STRING: url.search.replace(/^\?/, ''),
-            CONTENT_TYPE: req.headers['content-type'] ?? '',
-            REMOTE_USER: user || 'token',
-            REMOTE_ADDR: '127.0.0.1',
-            ...(req.headers['content-encoding'] ? { HTTP_CONTENT_ENCODING: String(req.headers['content-encoding']) } : {}),
-            ...(req.headers['git-protocol'] ? { GIT_PROTOCOL: String(req.headers['git-protocol']) } : {}),
-          },
-          stdio: ['pipe', 'pipe', 'ignore'],
-        });
-        req.pipe(child.stdin);
-        let buf = Buffer.alloc(0);
-        let headersDone = false;
-        child.stdout.on('data', (chunk: Buffer) => {
-          if (headersDone) {
-            res.write(chunk);
-            return;
-          }
-          buf = Buffer.concat([buf, chunk]);
-          const end = buf.indexOf('\r\n\r\n');
-          const endLf = buf.indexOf('\n\n');
-          const cut: [number, number] | null = end !== -1 ? [end, 4] : endLf !== -1 ? [endLf, 2] : null;
-          if (!cut) return;
-          headersDone = true;
-          let status = 200;
-          const headers: Record<string, string> = {};
-          for (const line of buf.subarray(0, cut[0]).toString().split(/\r?\n/)) {
-            const i = line.indexOf(':');
-            const k = line.slice(0, i).trim();
-            const v = line.slice(i + 1).trim();
-            if (k.toLowerCase() === 'status') status = Number(v.split(' ')[0]);
-            else headers[k] = v;
-          }
-          res.writeHead(status, headers);
-          res.write(buf.subarray(cut[0] + cut[1]));
-        });
-        child.stdout.on('end', () => res.end());
-        child.on('error', () => {
-          res.writeHead(500);
-          res.end();
-        });
+        serveGitBackend(req, res, { projectRoot, remoteUser: user || 'token' });
       });
       await new Promise<void>((resolve, reject) => {
         s.once('error', reject);
