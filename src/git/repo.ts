@@ -207,7 +207,7 @@ export class GitRepo {
       const r = await this.must('log', ['log', '-1', '--format=%H%x1f%ce%x1f%B', tip, '--', `:(literal)${file}`]);
       const [sha, committer, body] = r.stdout.split('\x1f');
       const proposed = body === undefined ? [] : parseTrailers(body);
-      const last = sha ? { sha, byKubeLatch: committer === this.author.email && proposed.length > 0, proposed } : undefined;
+      const last = sha ? { sha, byKubeLatch: this.isOwnCommit(committer, proposed), proposed } : undefined;
       cache.set(file, last);
       return last;
     });
@@ -426,6 +426,11 @@ export class GitRepo {
     return [];
   }
 
+  /** kube-latch's own commit: its committer identity and at least one of its trailers (a human's edit has neither). */
+  private isOwnCommit(committer: string | undefined, proposed: readonly Change[], refused: readonly Change[] = []): boolean {
+    return committer === this.author.email && proposed.length + refused.length > 0;
+  }
+
   /** base..tip, oldest first. kube-latch's commits carry its trailers and its committer identity. */
   private async branchHistory(tip: string): Promise<BranchHistory> {
     const r = await this.must('log', ['log', '--reverse', '--format=%H%x1f%ce%x1f%B%x1e', `refs/remotes/origin/${this.branch}..${tip}`]);
@@ -437,7 +442,7 @@ export class GitRepo {
       if (!sha || body === undefined) continue;
       const proposed = parseTrailers(body);
       const refused = parseRejected(body);
-      if (committer === this.author.email && proposed.length + refused.length > 0) {
+      if (this.isOwnCommit(committer, proposed, refused)) {
         carried.push(...proposed);
         rejected.push(...refused);
       } else others.push(sha);
