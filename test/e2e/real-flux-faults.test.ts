@@ -165,10 +165,10 @@ test('leader killed with a batch pending: the standby takes the Lease, fetches g
   const [ra, rb] = await Promise.all([loop.record(a!), loop.record(b!)]);
   await flux.appliedAtHead(a!);
   const cpus = [loop.load(a!, 190), loop.load(b!, 190)];
-  // A batch window of 10 s: the latches of both workloads wait in the leader's batch.
-  const leader = await loop.watcher(a!, { id: 'one', batchWindow: 10 });
+  // A batch window of 30 s: the latches of both workloads (due within seconds of each other) wait in the leader's batch.
+  const leader = await loop.watcher(a!, { id: 'one', batchWindow: 30 });
   await waitFor('the first watcher to lead', () => leader.isLeader(), { timeoutMs: 30_000, intervalMs: 250 });
-  const standby = await loop.watcher(a!, { id: 'two', batchWindow: 10 });
+  const standby = await loop.watcher(a!, { id: 'two', batchWindow: 30 });
   assert.equal(await standby.isLeader(), false);
   // A human's commit after the standby cloned: it must fetch before it writes, and keep this commit.
   const human = await pushFiles(a!.remote, { 'OWNERS': 'team-a\n' }, 'OWNERS: team-a');

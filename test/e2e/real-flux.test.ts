@@ -134,7 +134,8 @@ test('flux2#1842: a reconcile resets the HPA’s replicas to git’s value witho
   // After: the HPA's one move, not a single write by kustomize-controller, no drift.
   assert.deepEqual(rLatched.writes.map((x) => [x.from, x.to, x.manager]), [[4, 6, HPA_MANAGER]], JSON.stringify(rLatched.writes));
   assert.equal(aLatched.drift, 0);
-  assert.equal((await ks(latched)).ready, 'True');
+  // Ready, once any reconcile in flight has finished (it shows Unknown/Progressing for a moment).
+  await waitFor('the latched Kustomization Ready', async () => (await ks(latched)).ready === 'True', { timeoutMs: 30_000, intervalMs: 500 });
 });
 
 test('flux2#2514: `flux resume` after the HPA moved drops 3 → 1 without kube-latch; with it, the watcher latched git while suspended and the resume keeps 3', async () => {
