@@ -82,13 +82,6 @@ function post(port: number, ca: string, body: string): Promise<{ status: number;
 const httpStatus = (port: number, path: string): Promise<number> =>
   fetch(`http://127.0.0.1:${port}${path}`).then((r) => r.status, () => 0);
 
-/** The init process of a running container (tini), from `runc state`. */
-async function initPid(k: RunningContainer): Promise<number> {
-  return JSON.parse((await run('runc', ['--root', join(dir, 'runc'), 'state', k.id])).stdout).pid as number;
-}
-
-const exec = (k: RunningContainer, args: string[]) => run('runc', ['--root', join(dir, 'runc'), 'exec', '--user', '65532:65532', k.id, ...args], { allowFail: true });
-
 /** SIGTERM as the kubelet sends it (after the preStop hook); resolves with the exit code and seconds taken. */
 async function stopLikeKubelet(k: RunningContainer, graceSeconds: number): Promise<{ code: number; seconds: number }> {
   const t = Date.now();
@@ -112,13 +105,13 @@ test('the webhook container: uid 65532 on a read-only root, TLS from its mounted
   await waitFor('the webhook /readyz', async () => (await httpStatus(metricsPort, '/readyz')) === 200, { timeoutMs: 30_000, intervalMs: 100 });
   const readySeconds = (Date.now() - t0) / 1000;
 
-  const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${await initPid(k)}/status`, 'utf8'))?.[1];
+  const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${await k.initPid()}/status`, 'utf8'))?.[1];
   assert.equal(uid, '65532', 'PID 1 (tini) runs as the chart’s user');
-  const write = await exec(k, ['/bin/sh', '-c', 'echo x > /probe']);
+  const write = await k.exec(['/bin/sh', '-c', 'echo x > /probe']);
   assert.notEqual(write.code, 0);
   assert.match(write.stderr, /Read-only file system/);
-  assert.equal((await exec(k, ['/bin/sh', '-c', 'echo x > /tmp/probe'])).code, 0, '/tmp is the writable emptyDir');
-  assert.equal((await exec(k, ['/bin/sleep', '0'])).code, 0, "the chart's preStop runs /bin/sleep");
+  assert.equal((await k.exec(['/bin/sh', '-c', 'echo x > /tmp/probe'])).code, 0, '/tmp is the writable emptyDir');
+  assert.equal((await k.exec(['/bin/sleep', '0'])).code, 0, "the chart's preStop runs /bin/sleep");
 
   const review = readFileSync(join(ROOT, 'test/fixtures/admission/deployment-csa.json'), 'utf8');
   const res = await post(port, tls.ca, review);

@@ -56,6 +56,10 @@ export interface RunningContainer {
   kill(signal: string): Promise<void>;
   /** kills it (SIGKILL) if still running and deletes its state */
   remove(): Promise<void>;
+  /** the pid of its init process (tini), from `runc state` */
+  initPid(): Promise<number>;
+  /** `runc exec --user UID:GID ID ARGS`: a second process in it, as the container's user */
+  exec(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
 }
 
 /**
@@ -154,6 +158,8 @@ export async function runContainer(o: {
     async kill(signal) {
       await runc(['kill', o.id, signal]);
     },
+    initPid: async () => JSON.parse((await runc(['state', o.id])).stdout).pid as number,
+    exec: (args) => runc(['exec', '--user', `${uid}:${gid}`, o.id, ...args]),
     async remove() {
       if (child.exitCode === null) {
         await runc(['kill', o.id, 'KILL']);
